@@ -1,0 +1,178 @@
+"""The `rag` command: build, ask, serve, eval (see CONTRACT.md "Command line").
+
+Every failure a user can cause ends with a one-line message on stderr and a non-zero exit status,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from rag.config import ConfigError, Settings
+from rag.embed import EmbedderError
+from rag.ingest import IngestError
+from rag.store import StoreError
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 1 (or `code`)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "index", None):
+        overrides["index_dir"] = Path(args.index)
+    return Settings.from_env(**overrides)
+
+
+def _build_summary(report: Any, skipped: list[tuple[str, str]]) -> str:
+    state = "built" if report.changed else "up to date"
+    return (
+        f"index {state}: {report.documents} documents, {report.chunks} chunks, "
+        f"{report.sentences} sentences; {report.added} added, {report.removed} removed, "
+        f"{report.unchanged} unchanged; embedded {report.embedded} texts in "
+        f"{report.seconds:.1f}s; {len(skipped)} files skipped"
+    )
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from rag.pipeline import Pipeline
+
+    settings = _settings(args)
+    sources = [Path(s) for s in args.sources] or [settings.seeds_dir]
+    pipe = Pipeline(settings)
+    report, ingested = pipe.build(sources, progress=sys.stderr.isatty() or not args.quiet)
+    for source, reason in ingested.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    if not ingested.documents:
+        raise CliError(f"no documents found in {', '.join(map(str, sources))}; nothing indexed")
+    print(_build_summary(report, ingested.skipped))
+    return 0
+
+
+def _print_answer(resp: dict[str, Any]) -> None:
+    if resp["abstained"]:
+        print("Not found in the articles (confidence {:.2f}).".format(resp["confidence"]))
+    else:
+        print(resp["answer"])
+        print(f"(confidence {resp['confidence']:.2f})")
+    if resp["citations"]:
+        print("\nSources:")
+        for c in resp["citations"]:
+            quote = textwrap.shorten(c["quote"], 120, placeholder="…")
+            print(f"  [{c['n']}] {c['doc_id']} [{c['start']}:{c['end']}] {c['title']}")
+            print(f"      “{quote}”")
+    print("\nPassages:")
+    for i, p in enumerate(resp["passages"], 1):
+        snippet = textwrap.shorten(p["text"].replace("\n", " "), 90, placeholder="…")
+        print(f"  {i}. {p['chunk_id']} [{p['start']}:{p['end']}] score {p['score']:.3f}  {snippet}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.pipeline import NotReadyError, Pipeline, QuestionError
+
+    settings = _settings(args)
+    try:
+        pipe = Pipeline(settings)
+        resp = pipe.ask(args.question, top_k=args.top_k)
+    except QuestionError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except NotReadyError:
+        raise CliError(
+            f"no index at {settings.index_dir}: run `rag build --index {settings.index_dir}`"
+        ) from None
+    if args.json:
+        print(json.dumps(resp, ensure_ascii=False, indent=2))
+    else:
+        _print_answer(resp)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from api.server import serve
+
+    settings = _settings(args)
+    return serve(settings, host=args.host, port=args.port)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluate import run_cli
+
+    return run_cli(args, _settings(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rag", description="Cited extractive answers from the articles, in English or Chinese."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build or update the index from files, folders or .jsonl")
+    b.add_argument("sources", nargs="*", metavar="SOURCE", help="default: seeds/")
+    b.add_argument("--index", metavar="DIR", help="index folder (default index/ or RAG_INDEX_DIR)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_build)
+
+    a = sub.add_parser("ask", help="answer one question with citations")
+    a.add_argument("question")
+    a.add_argument("--index", metavar="DIR")
+    a.add_argument("--top-k", type=int, default=5, metavar="K", help="passages to return (1-20)")
+    a.add_argument("--json", action="store_true", help="print the POST /ask response object")
+    a.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("serve", help="serve the HTTP API and the chat widget")
+    s.add_argument("--index", metavar="DIR")
+    s.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "8000")))
+    s.set_defaults(func=cmd_serve)
+
+    e = sub.add_parser("eval", help="evaluate against a gold set or a SQuAD-format benchmark")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--gold", metavar="FILE", help="gold Q&A set (JSONL)")
+    src.add_argument("--squad", metavar="FILE", help="SQuAD-format JSON")
+    e.add_argument("--questions", metavar="FILE", help="parallel SQuAD file of questions, by id")
+    e.add_argument("--limit", type=int, metavar="N", help="ask at most N questions")
+    e.add_argument("--index", metavar="DIR")
+    e.add_argument("--json", metavar="OUT", help="write the metrics as JSON to OUT")
+    e.add_argument("--report", metavar="DIR", help="write a Markdown report with plots to DIR")
+    e.add_argument("--split", help="only questions of this split (dev or test)")
+    e.add_argument(
+        "--config",
+        action="append",
+        metavar="MODE",
+        help="retrieval mode to run (repeatable): dense, bm25, hybrid, hybrid+dict",
+    )
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return exc.code
+    except (ConfigError, StoreError, EmbedderError, IngestError) as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Pipeline: the open service state (embedder, index, retriever) and its three verbs.
+
+Entry point: `Pipeline(settings)`; then `ask(question, top_k)` (the CONTRACT's `/ask` object),
+`upsert(document)` / `delete(doc_id)` (durable, atomic index changes) and `build(sources)`.
+
+    >>> pipe = Pipeline(Settings.from_env())
+    >>> pipe.ask("which clouds are building datacentres in Mexico?")["answer"]
+
+Queries run concurrently on the live (index, retriever) pair; writes are serialised, build a new
+generation on disk, and swap it in with one assignment, so a reader sees the old index or the new
+one, never a mix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.answer import AnswerSettings, extract_answer
+from rag.config import Settings
+from rag.embed import Embedder, get_embedder
+from rag.ingest import IngestResult, load_sources
+from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
+from rag.store import BuildReport, Index, IndexWriter, StoreError, current_generation, open_index
+from rag.translate import Dictionary
+from rag.types import Document
+
+MAX_QUESTION_CHARS = 1000
+MAX_TOP_K = 20
+
+
+class QuestionError(ValueError):
+    """A question the service will not take; the message says what to fix."""
+
+
+class NotReadyError(RuntimeError):
+    """No index is loaded yet."""
+
+
+@dataclass
+class _Live:
+    index: Index
+    retriever: Retriever
+
+
+def check_question(question: object, top_k: object = 5) -> tuple[str, int]:
+    """The trimmed question and top_k, or a QuestionError saying what is wrong."""
+    if not isinstance(question, str):
+        raise QuestionError("question must be a string")
+    q = question.strip()
+    if not q:
+        raise QuestionError("question is empty: ask something, e.g. 'Which clouds are in Mexico?'")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"question is {len(q)} characters after trimming; the limit is {MAX_QUESTION_CHARS}"
+        )
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise QuestionError(f"top_k must be a whole number from 1 to {MAX_TOP_K}")
+    return q, top_k
+
+
+def _cache_key(question: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", question).lower().split())
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        retrieve: RetrieveSettings | None = None,
+        answer: AnswerSettings | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or get_embedder(settings.embedder)
+        self.dictionary = Dictionary.load()
+        self.retrieve_settings = retrieve or RetrieveSettings()
+        self.answer_settings = answer or AnswerSettings()
+        self._live: _Live | None = None
+        self._write_lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, int, str, str], dict[str, Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        if current_generation(settings.index_dir) is not None:
+            self._swap(open_index(settings.index_dir, self.embedder))
+
+    # -- state ---------------------------------------------------------------------------------
+    def _swap(self, index: Index) -> None:
+        self._live = _Live(index, Retriever(index, self.retrieve_settings))
+        with self._cache_lock:
+            self._cache.clear()
+
+    @property
+    def ready(self) -> bool:
+        return self._live is not None
+
+    @property
+    def index(self) -> Index:
+        live = self._live
+        if live is None:
+            raise NotReadyError("no index is loaded yet")
+        return live.index
+
+    # -- reading -------------------------------------------------------------------------------
+    def ask(self, question: str, top_k: int = 5, mode: Mode | None = None) -> dict[str, Any]:
+        """The CONTRACT's `/ask` response object for one question."""
+        started = time.perf_counter()
+        q, top_k = check_question(question, top_k)
+        live = self._live
+        if live is None:
+            raise NotReadyError("no index is loaded yet")
+        mode = mode or self.retrieve_settings.mode
+        key = (_cache_key(q), top_k, mode.value, str(live.index.path))
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+        if hit is not None:
+            response = {**hit, "question": q}
+            response["timings_ms"] = {
+                "cache": 1.0,
+                "total": round((time.perf_counter() - started) * 1000, 3),
+            }
+            return response
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        vector = self.embedder.embed_queries([q])[0]
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        query = lexical_query(q, vector, self.dictionary if mode == Mode.HYBRID_DICT else None)
+        timings["query_terms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        passages = live.retriever.run(query, top_k=max(top_k, self.answer_settings.read_k), mode=mode)
+        timings["retrieve"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        result = extract_answer(query, passages, live.index, self.answer_settings)
+        timings["extract"] = (time.perf_counter() - t) * 1000
+        response: dict[str, Any] = {
+            "question": q,
+            "answer": result.answer,
+            "abstained": result.abstained,
+            "confidence": round(result.confidence, 4),
+            "citations": result.citations,
+            "passages": [
+                {
+                    "doc_id": p.doc_id,
+                    "chunk_id": p.chunk_id,
+                    "text": p.text,
+                    "start": p.start,
+                    "end": p.end,
+                    "score": round(p.score, 6),
+                    "dense": round(p.dense, 6) if p.dense is not None else None,
+                    "lexical": round(p.lexical, 6) if p.lexical is not None else None,
+                }
+                for p in passages[:top_k]
+            ],
+            "answer_type": result.answer_type,
+            "lang": query.lang,
+        }
+        timings["total"] = (time.perf_counter() - started) * 1000
+        response["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}
+        if self.settings.cache_size:
+            with self._cache_lock:
+                self._cache[key] = response
+                while len(self._cache) > self.settings.cache_size:
+                    self._cache.popitem(last=False)
+        return response
+
+    # -- writing -------------------------------------------------------------------------------
+    def _writer(self) -> IndexWriter:
+        return IndexWriter(
+            self.settings.index_dir, self.embedder, self.settings.chunk, self.settings.index_kind
+        )
+
+    def build(self, sources: list[Path], progress: bool = False) -> tuple[BuildReport, IngestResult]:
+        """Make the index hold exactly the documents of `sources`."""
+        ingested = load_sources(sources)
+        with self._write_lock:
+            report = self._writer().apply(ingested.documents, replace_all=True, progress=progress)
+            report.skipped = ingested.skipped
+            if report.changed or self._live is None:
+                self._swap(open_index(self.settings.index_dir, self.embedder))
+        return report, ingested
+
+    def upsert(self, doc: Document) -> int:
+        """Add or replace one document; returns its chunk count once it is durably stored."""
+        with self._write_lock:
+            self._writer().apply([doc])
+            index = open_index(self.settings.index_dir, self.embedder)
+            self._swap(index)
+            return index.n_chunks.get(doc.doc_id, 0)
+
+    def delete(self, doc_id: str) -> bool:
+        """Remove one document; False when it is unknown."""
+        with self._write_lock:
+            live = self._live
+            if live is None or doc_id not in live.index.documents:
+                return False
+            self._writer().apply(deletes=[doc_id])
+            self._swap(open_index(self.settings.index_dir, self.embedder))
+            return True
+
+
+__all__ = ["Pipeline", "QuestionError", "NotReadyError", "StoreError", "check_question"]

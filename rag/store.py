@@ -1,0 +1,468 @@
+"""Store: the on-disk index (FAISS vectors + SQLite metadata), built atomically and incrementally.
+
+Entry points: `IndexWriter(index_dir, embedder).apply(...)` writes a new generation;
+`open_index(index_dir, embedder) -> Index` opens the current one read-only.
+
+    >>> writer = IndexWriter(Path("index"), get_embedder())
+    >>> report = writer.apply(upserts=docs, replace_all=True)   # `rag build`
+    >>> index = open_index(Path("index"), get_embedder())
+    >>> index.search(query_vector, k=5)                          # [(chunk_row, score), ...]
+
+Layout (see index/README.md): `index/CURRENT` names the live generation folder `index/gen-*`,
+which holds `manifest.json`, `meta.sqlite`, `chunks.faiss` and `sentences.npy`. A writer builds
+a new generation in a temporary folder and swaps `CURRENT` with an atomic rename, so a crash
+mid-build leaves the previous generation live and readers never see a half-written index.
+`embeddings.sqlite` beside the generations caches vectors by content hash across rebuilds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+from rag.ann import IndexKind, build_index, choose_kind, remove_ids, set_search_params
+from rag.chunk import ChunkSettings, chunk_document, split_sentences
+from rag.embed import Embedder, EmbeddingCache
+from rag.lexical import tokenize
+from rag.types import Chunk, Document, Sentence
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+CACHE_FILE = "embeddings.sqlite"
+
+
+class StoreError(RuntimeError):
+    """An index that cannot be opened or written; the message says how to fix it."""
+
+
+class VectorIndex(Protocol):
+    """The part of a vector engine the pipeline uses; FAISS now, a distributed engine later."""
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    embedder: str
+    dim: int
+    index_kind: str
+    chunk_size: int
+    chunk_overlap: int
+    documents: int
+    chunks: int
+    sentences: int
+    built_at: str
+    next_chunk_row: int  # chunk rows are never reused, so FAISS ids stay unique across updates
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    row: int
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SentenceRow:
+    row: int  # row in sentences.npy
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    tokens: tuple[str, ...]
+
+
+@dataclass
+class BuildReport:
+    documents: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    added: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    changed: bool = False
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def content_hash(doc: Document) -> str:
+    """What identifies a document's indexed content (text and the metadata we return)."""
+    payload = json.dumps([doc.text, doc.title, doc.url, doc.published], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class Index:
+    """One open, read-only generation: metadata in memory, vectors in FAISS and NumPy."""
+
+    def __init__(self, path: Path, embedder: Embedder) -> None:
+        self.path = path
+        manifest_file = path / "manifest.json"
+        try:
+            self.manifest = Manifest(**json.loads(manifest_file.read_text("utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise StoreError(
+                f"index at {path.parent} is unreadable ({exc}); "
+                f"run `rag build --index {path.parent}` to rebuild it"
+            ) from exc
+        m = self.manifest
+        rebuild = f"run `rag build --index {path.parent}` to rebuild"
+        if m.format_version != FORMAT_VERSION:
+            raise StoreError(
+                f"index at {path.parent} has format {m.format_version}; this version reads "
+                f"format {FORMAT_VERSION}: {rebuild}"
+            )
+        if m.embedder != embedder.name or m.dim != embedder.dim:
+            raise StoreError(
+                f"index at {path.parent} was built with embedder {m.embedder} (dim {m.dim}); "
+                f"this run uses {embedder.name} (dim {embedder.dim}): {rebuild}, or set "
+                f"RAG_EMBEDDER={m.embedder}"
+            )
+        self.documents: dict[str, Document] = {}
+        self.hashes: dict[str, str] = {}
+        self.n_chunks: dict[str, int] = {}
+        self.chunks: dict[int, ChunkRow] = {}
+        self.doc_chunks: dict[str, list[int]] = {}
+        self.sentences: list[SentenceRow] = []
+        self.doc_sentences: dict[str, list[int]] = {}
+        con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
+        try:
+            for row in con.execute(
+                "SELECT doc_id, text, title, url, published, author, source, hash FROM documents"
+            ):
+                doc = Document(*row[:7])
+                self.documents[doc.doc_id] = doc
+                self.hashes[doc.doc_id] = row[7]
+            for r in con.execute(
+                "SELECT row, chunk_id, doc_id, start, end, text, tokens FROM chunks ORDER BY row"
+            ):
+                chunk = ChunkRow(*r[:6], tuple(r[6].split(" ")) if r[6] else ())
+                self.chunks[chunk.row] = chunk
+                self.doc_chunks.setdefault(chunk.doc_id, []).append(chunk.row)
+            for r in con.execute(
+                "SELECT row, doc_id, start, end, text, tokens FROM sentences ORDER BY row"
+            ):
+                sent = SentenceRow(*r[:5], tuple(r[5].split(" ")) if r[5] else ())
+                self.sentences.append(sent)
+                self.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
+        finally:
+            con.close()
+        self.n_chunks = {d: len(rows) for d, rows in self.doc_chunks.items()}
+        self.faiss_index = faiss.read_index(str(path / "chunks.faiss"))
+        set_search_params(self.faiss_index, IndexKind(m.index_kind))
+        self.sentence_vectors = np.load(path / "sentences.npy")
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k chunks nearest to one normalised query vector: (chunk row, inner product)."""
+        if not self.chunks:
+            return []
+        k = min(k, len(self.chunks))
+        scores, ids = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def chunk_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """Vectors of the given chunk rows (reconstructed from the FAISS index)."""
+        return np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
+
+    def chunk_sentences(self, row: int) -> list[SentenceRow]:
+        """The sentences that lie inside a chunk (what answer extraction reads)."""
+        chunk = self.chunks[row]
+        return [
+            self.sentences[i]
+            for i in self.doc_sentences.get(chunk.doc_id, [])
+            if self.sentences[i].start < chunk.end and self.sentences[i].end > chunk.start
+        ]
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when the folder holds no index."""
+    try:
+        name = (index_dir / CURRENT).read_text("utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = index_dir / name
+    return path if path.is_dir() else None
+
+
+def open_index(index_dir: Path, embedder: Embedder) -> Index:
+    """Open the live generation of `index_dir`; a clear StoreError if there is none."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        raise StoreError(
+            f"no index at {index_dir}: run `rag build --index {index_dir}` to build one from seeds/"
+        )
+    return Index(gen, embedder)
+
+
+@contextlib.contextmanager
+def _writer_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexWriter:
+    """Applies document changes to an index folder as a new generation; one writer at a time
+    (a file lock also keeps two processes apart)."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        chunk_settings: ChunkSettings | None = None,
+        index_kind: IndexKind = IndexKind.AUTO,
+    ) -> None:
+        self.index_dir = index_dir
+        self.embedder = embedder
+        self.chunk_settings = chunk_settings or ChunkSettings()
+        self.index_kind = index_kind
+        self.cache = EmbeddingCache(index_dir / CACHE_FILE)
+
+    def apply(
+        self,
+        upserts: Sequence[Document] = (),
+        deletes: Sequence[str] = (),
+        replace_all: bool = False,
+        progress: bool = False,
+    ) -> BuildReport:
+        """Add or replace `upserts`, remove `deletes` (or, with `replace_all`, everything not in
+        `upserts`); returns what changed. Nothing is written when nothing changed."""
+        started = time.perf_counter()
+        with _writer_lock(self.index_dir):
+            old = self._open_current()
+            old_hashes = old.hashes if old else {}
+            new_docs = {d.doc_id: d for d in upserts}
+            gone = set(old_hashes) - set(new_docs) if replace_all else set(deletes) & set(old_hashes)
+            changed = [d for d in new_docs.values() if old_hashes.get(d.doc_id) != content_hash(d)]
+            removed_or_replaced = gone | {d.doc_id for d in changed if d.doc_id in old_hashes}
+            report = BuildReport(
+                added=len(changed),
+                removed=len(gone),
+                unchanged=len(new_docs) - len(changed),
+                changed=bool(changed or gone or old is None),
+            )
+            if report.changed:
+                old = self._write(old, changed, removed_or_replaced, report, progress)
+            assert old is not None
+            report.documents = old.manifest.documents
+            report.chunks = old.manifest.chunks
+            report.sentences = old.manifest.sentences
+            report.seconds = time.perf_counter() - started
+            return report
+
+    def _open_current(self) -> Index | None:
+        gen = current_generation(self.index_dir)
+        if gen is None:
+            return None
+        index = Index(gen, self.embedder)
+        m = index.manifest
+        if (m.chunk_size, m.chunk_overlap) != (self.chunk_settings.size, self.chunk_settings.overlap):
+            return None  # other chunking: every document must be cut again, so start afresh
+        return index
+
+    def _write(
+        self,
+        old: Index | None,
+        changed: list[Document],
+        drop: set[str],
+        report: BuildReport,
+        progress: bool,
+    ) -> Index:
+        # What survives from the old generation.
+        docs: dict[str, Document] = {}
+        hashes: dict[str, str] = {}
+        chunk_rows: list[ChunkRow] = []
+        sent_rows: list[SentenceRow] = []
+        sent_vecs: list[np.ndarray] = []
+        next_row = 0
+        if old is not None:
+            keep = [d for d in old.documents if d not in drop]
+            docs = {d: old.documents[d] for d in keep}
+            hashes = {d: old.hashes[d] for d in keep}
+            chunk_rows = [c for c in old.chunks.values() if c.doc_id not in drop]
+            kept_sents = [s for s in old.sentences if s.doc_id not in drop]
+            sent_rows = kept_sents
+            if kept_sents:
+                sent_vecs.append(old.sentence_vectors[[s.row for s in kept_sents]])
+            next_row = old.manifest.next_chunk_row
+
+        # The new documents: cut, tokenise, embed (the cache skips texts seen before).
+        new_chunks: list[Chunk] = []
+        new_sents: list[Sentence] = []
+        for doc in changed:
+            docs[doc.doc_id] = doc
+            hashes[doc.doc_id] = content_hash(doc)
+            new_chunks.extend(chunk_document(doc, self.chunk_settings))
+            new_sents.extend(split_sentences(doc))
+        texts = [c.text for c in new_chunks] + [s.text for s in new_sents]
+        vectors, report.embedded = self.cache.embed(self.embedder, texts, progress=progress)
+        chunk_vecs, new_sent_vecs = vectors[: len(new_chunks)], vectors[len(new_chunks) :]
+        per_doc: dict[str, int] = {}
+        new_rows = []
+        for c in new_chunks:
+            n = per_doc.get(c.doc_id, 0)
+            per_doc[c.doc_id] = n + 1
+            row = ChunkRow(
+                next_row, f"{c.doc_id}#{n}", c.doc_id, c.start, c.end, c.text, tuple(tokenize(c.text))
+            )
+            new_rows.append(row)
+            next_row += 1
+        chunk_rows.extend(new_rows)
+        sent_rows = sent_rows + [
+            SentenceRow(-1, s.doc_id, s.start, s.end, s.text, tuple(tokenize(s.text)))
+            for s in new_sents
+        ]
+        sent_rows = [
+            SentenceRow(i, s.doc_id, s.start, s.end, s.text, s.tokens) for i, s in enumerate(sent_rows)
+        ]
+        sent_vecs.append(new_sent_vecs)
+        sentence_matrix = (
+            np.vstack(sent_vecs) if sent_rows else np.zeros((0, self.embedder.dim), np.float32)
+        )
+
+        # The chunk vectors: update the old FAISS index in place of rebuilding when we can.
+        kind = self.index_kind
+        if kind == IndexKind.AUTO:
+            kind = choose_kind(len(chunk_rows))
+        new_ids = np.array([r.row for r in new_rows], dtype=np.int64)
+        old_kind = IndexKind(old.manifest.index_kind) if old is not None else None
+        if old is not None and old_kind == kind:
+            index = faiss.clone_index(old.faiss_index)
+            dropped = np.array(
+                [c.row for c in old.chunks.values() if c.doc_id in drop], dtype=np.int64
+            )
+            if len(dropped):
+                index = remove_ids(index, dropped)
+            if len(new_ids):
+                index.add_with_ids(chunk_vecs, new_ids)
+        else:
+            all_ids = np.array([r.row for r in chunk_rows], dtype=np.int64)
+            if old is not None:
+                kept = [r.row for r in chunk_rows if r.row not in set(new_ids.tolist())]
+                old_vecs = old.chunk_vectors(kept) if kept else np.zeros((0, self.embedder.dim))
+                all_vecs = np.vstack([old_vecs, chunk_vecs]).astype(np.float32)
+            else:
+                all_vecs = chunk_vecs
+            index = build_index(all_vecs, all_ids, kind)
+
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            embedder=self.embedder.name,
+            dim=self.embedder.dim,
+            index_kind=kind.value,
+            chunk_size=self.chunk_settings.size,
+            chunk_overlap=self.chunk_settings.overlap,
+            documents=len(docs),
+            chunks=len(chunk_rows),
+            sentences=len(sent_rows),
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            next_chunk_row=next_row,
+        )
+        gen = self._commit(manifest, docs, hashes, chunk_rows, sent_rows, sentence_matrix, index)
+        return Index(gen, self.embedder)
+
+    def _commit(
+        self,
+        manifest: Manifest,
+        docs: dict[str, Document],
+        hashes: dict[str, str],
+        chunk_rows: list[ChunkRow],
+        sent_rows: list[SentenceRow],
+        sentence_matrix: np.ndarray,
+        index: faiss.Index,
+    ) -> Path:
+        name = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = self.index_dir / f".tmp-{name}"
+        tmp.mkdir(parents=True)
+        con = sqlite3.connect(tmp / "meta.sqlite")
+        try:
+            con.executescript(
+                """
+                CREATE TABLE documents (doc_id TEXT PRIMARY KEY, text TEXT, title TEXT, url TEXT,
+                    published TEXT, author TEXT, source TEXT, hash TEXT);
+                CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT, doc_id TEXT,
+                    start INTEGER, end INTEGER, text TEXT, tokens TEXT);
+                CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
+                    end INTEGER, text TEXT, tokens TEXT);
+                """
+            )
+            con.executemany(
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (d.doc_id, d.text, d.title, d.url, d.published, d.author, d.source, hashes[k])
+                    for k, d in docs.items()
+                ],
+            )
+            con.executemany(
+                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+                [
+                    (c.row, c.chunk_id, c.doc_id, c.start, c.end, c.text, " ".join(c.tokens))
+                    for c in chunk_rows
+                ],
+            )
+            con.executemany(
+                "INSERT INTO sentences VALUES (?,?,?,?,?,?)",
+                [(s.row, s.doc_id, s.start, s.end, s.text, " ".join(s.tokens)) for s in sent_rows],
+            )
+            con.commit()
+        finally:
+            con.close()
+        faiss.write_index(index, str(tmp / "chunks.faiss"))
+        np.save(tmp / "sentences.npy", sentence_matrix.astype(np.float32))
+        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2), "utf-8")
+        for f in tmp.iterdir():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(tmp)
+        final = self.index_dir / name
+        os.rename(tmp, final)
+        pointer = self.index_dir / f".{CURRENT}.tmp"
+        with open(pointer, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer, self.index_dir / CURRENT)
+        _fsync_dir(self.index_dir)
+        self._collect_garbage(keep=name)
+        return final
+
+    def _collect_garbage(self, keep: str) -> None:
+        """Old generations and leftovers of crashed builds; open readers keep their data in
+        memory, so deleting the files under them is safe."""
+        for path in self.index_dir.iterdir():
+            if path.is_dir() and path.name != keep and (
+                path.name.startswith("gen-") or path.name.startswith(".tmp-gen-")
+            ):
+                shutil.rmtree(path, ignore_errors=True)
