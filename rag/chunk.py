@@ -63,9 +63,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
 
 
 # A sentence ends at a terminator (with any closing quotes or brackets after it) or a line break.
-_SENTENCE = re.compile(
-    r"[^\n]*?(?:[。！？!?；]+[”’」』）)\"']*|\.(?=\s|$)[”’\"']*|(?=\n)|$)", re.S
-)
+_SENTENCE = re.compile(r"[^\n]*?(?:[。！？!?；]+[”’」』）)\"']*|\.(?=\s|$)[”’\"']*|(?=\n)|$)", re.S)
 MIN_SENTENCE_CHARS = 2
 
 

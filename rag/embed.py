@@ -175,8 +175,8 @@ def get_embedder(spec: str | None = None) -> Embedder:
 class EmbeddingCache:
     """Passage vectors by (embedder, sha256 of the text), in SQLite, shared across rebuilds.
 
-        >>> cache = EmbeddingCache(Path("index/embeddings.sqlite"))
-        >>> vectors, n_new = cache.embed(embedder, ["a passage"])
+    >>> cache = EmbeddingCache(Path("index/embeddings.sqlite"))
+    >>> vectors, n_new = cache.embed(embedder, ["a passage"])
     """
 
     def __init__(self, path: Path) -> None:

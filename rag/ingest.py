@@ -79,7 +79,10 @@ def load_sources(paths: list[Path]) -> IngestResult:
             for doc in docs:
                 if doc.doc_id in seen:
                     result.skipped.append(
-                        (str(file), f"duplicate doc_id {doc.doc_id!r} (first in {seen[doc.doc_id]})")
+                        (
+                            str(file),
+                            f"duplicate doc_id {doc.doc_id!r} (first in {seen[doc.doc_id]})",
+                        )
                     )
                     continue
                 seen[doc.doc_id] = str(file)
@@ -103,7 +106,9 @@ def make_document(
     Plain text is kept as written (only line ends and blank runs are normalised), so markup a user
     typed stays visible as text; `html` and `markdown` are parsed and cleaned like article files.
     """
-    given = [k for k, v in (("text", text), ("html", html), ("markdown", markdown)) if v is not None]
+    given = [
+        k for k, v in (("text", text), ("html", html), ("markdown", markdown)) if v is not None
+    ]
     if len(given) != 1:
         raise IngestError("give exactly one of text, html or markdown")
     meta: dict[str, Any] = {}

@@ -264,7 +264,9 @@ class IndexWriter:
             old = self._open_current()
             old_hashes = old.hashes if old else {}
             new_docs = {d.doc_id: d for d in upserts}
-            gone = set(old_hashes) - set(new_docs) if replace_all else set(deletes) & set(old_hashes)
+            gone = (
+                set(old_hashes) - set(new_docs) if replace_all else set(deletes) & set(old_hashes)
+            )
             changed = [d for d in new_docs.values() if old_hashes.get(d.doc_id) != content_hash(d)]
             removed_or_replaced = gone | {d.doc_id for d in changed if d.doc_id in old_hashes}
             report = BuildReport(
@@ -288,7 +290,10 @@ class IndexWriter:
             return None
         index = Index(gen, self.embedder)
         m = index.manifest
-        if (m.chunk_size, m.chunk_overlap) != (self.chunk_settings.size, self.chunk_settings.overlap):
+        if (m.chunk_size, m.chunk_overlap) != (
+            self.chunk_settings.size,
+            self.chunk_settings.overlap,
+        ):
             return None  # other chunking: every document must be cut again, so start afresh
         return index
 
@@ -335,7 +340,13 @@ class IndexWriter:
             n = per_doc.get(c.doc_id, 0)
             per_doc[c.doc_id] = n + 1
             row = ChunkRow(
-                next_row, f"{c.doc_id}#{n}", c.doc_id, c.start, c.end, c.text, tuple(tokenize(c.text))
+                next_row,
+                f"{c.doc_id}#{n}",
+                c.doc_id,
+                c.start,
+                c.end,
+                c.text,
+                tuple(tokenize(c.text)),
             )
             new_rows.append(row)
             next_row += 1
@@ -345,7 +356,8 @@ class IndexWriter:
             for s in new_sents
         ]
         sent_rows = [
-            SentenceRow(i, s.doc_id, s.start, s.end, s.text, s.tokens) for i, s in enumerate(sent_rows)
+            SentenceRow(i, s.doc_id, s.start, s.end, s.text, s.tokens)
+            for i, s in enumerate(sent_rows)
         ]
         sent_vecs.append(new_sent_vecs)
         sentence_matrix = (
@@ -462,7 +474,9 @@ class IndexWriter:
         """Old generations and leftovers of crashed builds; open readers keep their data in
         memory, so deleting the files under them is safe."""
         for path in self.index_dir.iterdir():
-            if path.is_dir() and path.name != keep and (
-                path.name.startswith("gen-") or path.name.startswith(".tmp-gen-")
+            if (
+                path.is_dir()
+                and path.name != keep
+                and (path.name.startswith("gen-") or path.name.startswith(".tmp-gen-"))
             ):
                 shutil.rmtree(path, ignore_errors=True)
