@@ -112,19 +112,39 @@ def content_hash(doc: Document) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _split_tokens(joined: str | None) -> tuple[str, ...]:
+    return tuple(joined.split(" ")) if joined else ()
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of a generation folder; a StoreError that says how to rebuild if unreadable."""
+    try:
+        return Manifest(**json.loads((path / "manifest.json").read_text("utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise StoreError(
+            f"index at {path.parent} is unreadable ({exc}); "
+            f"run `rag build --index {path.parent}` to rebuild it"
+        ) from exc
+
+
+def read_documents(path: Path) -> dict[str, tuple[Document, str]]:
+    """The documents of a generation folder with their content hashes (no vectors needed)."""
+    con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT doc_id, text, title, url, published, author, source, hash FROM documents"
+        ).fetchall()
+    finally:
+        con.close()
+    return {row[0]: (Document(*row[:7]), row[7]) for row in rows}
+
+
 class Index:
     """One open, read-only generation: metadata in memory, vectors in FAISS and NumPy."""
 
     def __init__(self, path: Path, embedder: Embedder) -> None:
         self.path = path
-        manifest_file = path / "manifest.json"
-        try:
-            self.manifest = Manifest(**json.loads(manifest_file.read_text("utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise StoreError(
-                f"index at {path.parent} is unreadable ({exc}); "
-                f"run `rag build --index {path.parent}` to rebuild it"
-            ) from exc
+        self.manifest = read_manifest(path)
         m = self.manifest
         rebuild = f"run `rag build --index {path.parent}` to rebuild"
         if m.format_version != FORMAT_VERSION:
@@ -145,24 +165,23 @@ class Index:
         self.doc_chunks: dict[str, list[int]] = {}
         self.sentences: list[SentenceRow] = []
         self.doc_sentences: dict[str, list[int]] = {}
+        for doc_id, (doc, digest) in read_documents(path).items():
+            self.documents[doc_id] = doc
+            self.hashes[doc_id] = digest
         con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
         try:
-            for row in con.execute(
-                "SELECT doc_id, text, title, url, published, author, source, hash FROM documents"
-            ):
-                doc = Document(*row[:7])
-                self.documents[doc.doc_id] = doc
-                self.hashes[doc.doc_id] = row[7]
             for r in con.execute(
                 "SELECT row, chunk_id, doc_id, start, end, text, tokens FROM chunks ORDER BY row"
             ):
-                chunk = ChunkRow(*r[:6], tuple(r[6].split(" ")) if r[6] else ())
+                row, cid, doc_id, start, end, text, tokens = r
+                chunk = ChunkRow(row, cid, doc_id, start, end, text, _split_tokens(tokens))
                 self.chunks[chunk.row] = chunk
                 self.doc_chunks.setdefault(chunk.doc_id, []).append(chunk.row)
             for r in con.execute(
                 "SELECT row, doc_id, start, end, text, tokens FROM sentences ORDER BY row"
             ):
-                sent = SentenceRow(*r[:5], tuple(r[5].split(" ")) if r[5] else ())
+                row, doc_id, start, end, text, tokens = r
+                sent = SentenceRow(row, doc_id, start, end, text, _split_tokens(tokens))
                 self.sentences.append(sent)
                 self.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
         finally:
@@ -261,22 +280,29 @@ class IndexWriter:
         `upserts`); returns what changed. Nothing is written when nothing changed."""
         started = time.perf_counter()
         with _writer_lock(self.index_dir):
-            old = self._open_current()
-            old_hashes = old.hashes if old else {}
+            old, previous = self._open_current(replace_all)
+            old_hashes = old.hashes if old is not None else {d: h for d, (_, h) in previous.items()}
             new_docs = {d.doc_id: d for d in upserts}
             gone = (
                 set(old_hashes) - set(new_docs) if replace_all else set(deletes) & set(old_hashes)
             )
-            changed = [d for d in new_docs.values() if old_hashes.get(d.doc_id) != content_hash(d)]
-            removed_or_replaced = gone | {d.doc_id for d in changed if d.doc_id in old_hashes}
+            if old is None and not replace_all:
+                # The live generation cannot be updated in place (other chunking or embedder):
+                # its documents are cut and embedded again rather than dropped.
+                for doc_id, (doc, _) in previous.items():
+                    if doc_id not in gone:
+                        new_docs.setdefault(doc_id, doc)
+            fresh = [d for d in new_docs.values() if old_hashes.get(d.doc_id) != content_hash(d)]
+            removed_or_replaced = gone | {d.doc_id for d in fresh if d.doc_id in old_hashes}
             report = BuildReport(
-                added=len(changed),
+                added=len(fresh),
                 removed=len(gone),
-                unchanged=len(new_docs) - len(changed),
-                changed=bool(changed or gone or old is None),
+                unchanged=len(new_docs) - len(fresh),
+                changed=bool(fresh or gone or old is None),
             )
             if report.changed:
-                old = self._write(old, changed, removed_or_replaced, report, progress)
+                write = fresh if old is not None else list(new_docs.values())
+                old = self._write(old, write, removed_or_replaced, report, progress)
             assert old is not None
             report.documents = old.manifest.documents
             report.chunks = old.manifest.chunks
@@ -284,18 +310,29 @@ class IndexWriter:
             report.seconds = time.perf_counter() - started
             return report
 
-    def _open_current(self) -> Index | None:
+    def _open_current(
+        self, replace_all: bool
+    ) -> tuple[Index | None, dict[str, tuple[Document, str]]]:
+        """The live generation if this writer can update it in place; else None and the
+        documents it holds with their hashes (other chunking or another embedder: every document
+        must be cut and embedded again). A full build (`replace_all`) also starts afresh over an
+        unreadable index, so `rag build` is always the way out of a broken one."""
         gen = current_generation(self.index_dir)
         if gen is None:
-            return None
-        index = Index(gen, self.embedder)
-        m = index.manifest
-        if (m.chunk_size, m.chunk_overlap) != (
-            self.chunk_settings.size,
-            self.chunk_settings.overlap,
-        ):
-            return None  # other chunking: every document must be cut again, so start afresh
-        return index
+            return None, {}
+        try:
+            m = read_manifest(gen)
+            if m.format_version != FORMAT_VERSION:
+                Index(gen, self.embedder)  # raises the format error
+            ours = (self.embedder.name, self.embedder.dim, self.chunk_settings.size,
+                    self.chunk_settings.overlap)  # fmt: skip
+            if (m.embedder, m.dim, m.chunk_size, m.chunk_overlap) != ours:
+                return None, read_documents(gen)
+            return Index(gen, self.embedder), {}
+        except (StoreError, sqlite3.Error, RuntimeError, OSError):
+            if replace_all:
+                return None, {}
+            raise
 
     def _write(
         self,
