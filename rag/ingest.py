@@ -72,10 +72,11 @@ def load_sources(paths: list[Path]) -> IngestResult:
             continue
         for file in files:
             try:
-                docs = _read_file(file)
+                docs, bad_records = _read_file(file)
             except (IngestError, UnicodeDecodeError, OSError) as exc:
                 result.skipped.append((str(file), _reason(exc)))
                 continue
+            result.skipped.extend(bad_records)
             for doc in docs:
                 if doc.doc_id in seen:
                     result.skipped.append(
@@ -162,7 +163,8 @@ def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _read_file(path: Path) -> list[Document]:
+def _read_file(path: Path) -> tuple[list[Document], list[tuple[str, str]]]:
+    """The documents of one file, and the records of it that were skipped (JSONL lines)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(f"unsupported file type {suffix!r} (use {', '.join(SUPPORTED_SUFFIXES)})")
@@ -173,42 +175,47 @@ def _read_file(path: Path) -> list[Document]:
         body, meta = _clean_html_page(raw)
     else:
         body, meta = _clean_article(raw)
-    return [
-        _finish(
-            doc_id=path.stem,
-            body=body,
-            title=meta.get("title"),
-            url=meta.get("url"),
-            published=meta.get("published"),
-            author=meta.get("author"),
-            source=str(path),
-        )
-    ]
+    doc = _finish(
+        doc_id=path.stem,
+        body=body,
+        title=meta.get("title"),
+        url=meta.get("url"),
+        published=meta.get("published"),
+        author=meta.get("author"),
+        source=str(path),
+    )
+    return [doc], []
 
 
-def _read_jsonl(raw: str, path: Path) -> list[Document]:
-    docs = []
+def _read_jsonl(raw: str, path: Path) -> tuple[list[Document], list[tuple[str, str]]]:
+    """One document a line; a bad line is skipped with its reason, the other lines still count."""
+    docs: list[Document] = []
+    skipped: list[tuple[str, str]] = []
     for lineno, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise IngestError(f"line {lineno}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise IngestError(f"line {lineno}: expected an object with a string 'text'")
-        doc_id = str(obj.get("doc_id") or f"{path.stem}-{lineno}")
-        docs.append(
-            make_document(
-                doc_id=doc_id,
-                text=obj["text"],
-                title=obj.get("title") or None,
-                url=obj.get("url") or None,
-                published=normalise_date(obj.get("published")),
-                source=f"{path}:{lineno}",
-            )
-        )
-    return docs
+            docs.append(_jsonl_record(line, path, lineno))
+        except IngestError as exc:
+            skipped.append((f"{path}:{lineno}", str(exc)))
+    return docs, skipped
+
+
+def _jsonl_record(line: str, path: Path, lineno: int) -> Document:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"invalid JSON ({exc.msg})") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        raise IngestError("expected an object with a string 'text'")
+    return make_document(
+        doc_id=str(obj.get("doc_id") or f"{path.stem}-{lineno}"),
+        text=obj["text"],
+        title=obj.get("title") or None,
+        url=obj.get("url") or None,
+        published=normalise_date(obj.get("published")),
+        source=f"{path}:{lineno}",
+    )
 
 
 def _finish(
