@@ -1,6 +1,7 @@
 """Chunk: split a document into retrieval chunks and answer sentences, with exact offsets.
 
-Entry points: `chunk_document(doc, settings) -> list[Chunk]` and `split_sentences(doc) -> list[Sentence]`.
+Entry points: `chunk_document(doc, settings) -> list[Chunk]` and
+`split_sentences(doc) -> list[Sentence]`.
 
     >>> doc = Document(doc_id="d", text="第一句。第二句！\\n\\n第三段。")
     >>> [s.text for s in split_sentences(doc)]

