@@ -48,19 +48,82 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         keep_separator="end",
         strip_whitespace=True,
     )
-    chunks: list[Chunk] = []
-    cursor = 0
-    for piece in splitter.split_text(doc.text):
-        # Pieces come in order and overlap by at most `overlap`, so search from just behind the
-        # previous piece's start rather than trusting a global find (repeated text would fool it).
-        start = doc.text.find(piece, max(0, cursor))
+    pieces = splitter.split_text(doc.text)
+    starts = _place(doc.text, pieces, settings.overlap)
+    if starts is None:  # the splitter changed the text somewhere: place what can be cited
+        starts = _place_greedy(doc.text, pieces)
+    return [
+        Chunk(doc.doc_id, start, start + len(piece), piece)
+        for piece, start in zip(pieces, starts, strict=True)
+        if start >= 0  # never index a chunk we cannot cite
+    ]
+
+
+def _place(text: str, pieces: list[str], overlap: int) -> list[int] | None:
+    """Start offsets that lay `pieces` over `text` as the splitter cut them, or None.
+
+    The splitter returns strings, and repeated text makes `str.find` ambiguous: a piece can match
+    an earlier copy and leave the later one uncovered. What the splitter guarantees pins the
+    offsets down: pieces come in order, each is an exact copy, each ends no earlier than the one
+    before (a piece can be just the overlap tail of the previous one) and overlaps it by at most
+    `overlap`, and only whitespace lies between or around them. This is a
+    depth-first search over the occurrences those rules allow, earliest first (so the answer is
+    the plain left-to-right `find` whenever that works), remembering dead ends.
+    """
+    n = len(text)
+    if not pieces:
+        return [] if not text.strip() else None
+    past_space = list(range(n + 1))  # past_space[i]: first non-space index >= i (or n)
+    for i in range(n - 1, -1, -1):
+        if text[i].isspace():
+            past_space[i] = past_space[i + 1]
+
+    def options(i: int, prev_end: int) -> list[int]:
+        piece = pieces[i]
+        lo = max(0, prev_end - overlap, prev_end - len(piece))
+        hi = past_space[prev_end]  # no non-space text may be skipped
+        found, pos = [], text.find(piece, lo, hi + len(piece))
+        while pos >= 0:
+            found.append(pos)
+            pos = text.find(piece, pos + 1, hi + len(piece))
+        return found
+
+    starts: list[int] = []
+    ends = [0]  # ends[i]: where piece i-1 ends (0 before the first)
+    stack = [iter(options(0, 0))]
+    dead: set[tuple[int, int]] = set()  # (piece index, previous end) with no way to finish
+    while stack:
+        i = len(stack) - 1
+        for pos in stack[-1]:
+            end = pos + len(pieces[i])
+            if i + 1 == len(pieces):
+                if past_space[end] == n:
+                    return [*starts, pos]
+                continue
+            if (i + 1, end) in dead:
+                continue
+            starts.append(pos)
+            ends.append(end)
+            stack.append(iter(options(i + 1, end)))
+            break
+        else:
+            stack.pop()
+            dead.add((i, ends.pop()))
+            if starts:
+                starts.pop()
+    return None
+
+
+def _place_greedy(text: str, pieces: list[str]) -> list[int]:
+    """Each piece at its first occurrence after the previous one's start (-1 if absent)."""
+    starts, cursor = [], 0
+    for piece in pieces:
+        start = text.find(piece, cursor)
         if start < 0:
-            start = doc.text.find(piece)
-        if start < 0:  # the splitter changed the text; never index a chunk we cannot cite
-            continue
-        chunks.append(Chunk(doc.doc_id, start, start + len(piece), piece))
-        cursor = start + 1
-    return chunks
+            start = text.find(piece)
+        starts.append(start)
+        cursor = start + 1 if start >= 0 else cursor
+    return starts
 
 
 # A sentence ends at a terminator (with any closing quotes or brackets after it) or a line break.
