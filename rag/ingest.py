@@ -46,6 +46,7 @@ _MD_RULE = re.compile(r"^[ \t]*([-=*_])(?:[ \t]*\1){2,}[ \t]*$", re.M)
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
 _URL = re.compile(r"^https?://\S+$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class IngestError(ValueError):
@@ -140,6 +141,11 @@ def normalise_date(value: Any) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     s = str(value).strip()
+    if _ISO_DATE.fullmatch(s):  # a bare date stays a date (no invented midnight), as YAML dates do
+        try:
+            return date.fromisoformat(s).isoformat()
+        except ValueError:
+            return None
     try:
         return datetime.fromisoformat(s).isoformat()
     except ValueError:
@@ -296,18 +302,22 @@ def _flatten_author(value: Any) -> str | None:
     return str(value)
 
 
+# <meta> tags that carry a document field, by preference (the first found wins).
+_HTML_META: list[tuple[dict[str, Any], str]] = [
+    ({"property": "og:title"}, "title"),
+    ({"property": "og:url"}, "url"),
+    ({"property": "article:published_time"}, "published"),
+    ({"name": "date"}, "published"),
+    ({"name": "author"}, "author"),
+]
+
+
 def _clean_html_page(raw: str) -> tuple[str, dict[str, Any]]:
     soup = BeautifulSoup(raw, "lxml")
     meta: dict[str, Any] = {}
     if soup.title and soup.title.string:
         meta["title"] = soup.title.string.strip()
-    for attrs, key in (
-        ({"property": "og:title"}, "title"),
-        ({"property": "og:url"}, "url"),
-        ({"property": "article:published_time"}, "published"),
-        ({"name": "date"}, "published"),
-        ({"name": "author"}, "author"),
-    ):
+    for attrs, key in _HTML_META:
         tag = soup.find("meta", attrs=attrs)
         if isinstance(tag, Tag) and tag.get("content") and key not in meta:
             meta[key] = str(tag["content"]).strip()
