@@ -135,7 +135,7 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, kind: IndexKind) -> faiss.
         index = faiss.IndexIDMap2(hnsw)
     elif kind is IndexKind.IVFPQ:
         # the factory's index owns its coarse quantizer (no Python-side lifetime to manage)
-        spec = f"IVF{ivf_nlist(n)},PQ{pq_subquantizers(dim)}x{PQ_BITS}"
+        spec = f"IVF{ivf_nlist(n)},PQ{pq_subquantizers(dim)}x{PQ_BITS}np"
         index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
         index.train(training_sample(vectors))
     else:
