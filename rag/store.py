@@ -280,6 +280,7 @@ class IndexWriter:
         `upserts`); returns what changed. Nothing is written when nothing changed."""
         started = time.perf_counter()
         with _writer_lock(self.index_dir):
+            self._remove_leftovers()  # of builds that crashed; the lock says none is running
             old, previous = self._open_current(replace_all)
             old_hashes = old.hashes if old is not None else {d: h for d, (_, h) in previous.items()}
             new_docs = {d.doc_id: d for d in upserts}
@@ -302,7 +303,12 @@ class IndexWriter:
             )
             if report.changed:
                 write = fresh if old is not None else list(new_docs.values())
-                old = self._write(old, write, removed_or_replaced, report, progress)
+                tmp = self._new_generation_folder()
+                try:
+                    old = self._write(tmp, old, write, removed_or_replaced, report, progress)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
             assert old is not None
             report.documents = old.manifest.documents
             report.chunks = old.manifest.chunks
@@ -334,8 +340,17 @@ class IndexWriter:
                 return None, {}
             raise
 
+    def _new_generation_folder(self) -> Path:
+        """A fresh `.tmp-gen-*` folder: the new generation is built there from the start, so a
+        crash at any point leaves only a leftover that the next build removes."""
+        name = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = self.index_dir / f".tmp-{name}"
+        tmp.mkdir(parents=True)
+        return tmp
+
     def _write(
         self,
+        tmp: Path,
         old: Index | None,
         changed: list[Document],
         drop: set[str],
@@ -419,7 +434,8 @@ class IndexWriter:
         else:
             all_ids = np.array([r.row for r in chunk_rows], dtype=np.int64)
             if old is not None:
-                kept = [r.row for r in chunk_rows if r.row not in set(new_ids.tolist())]
+                new_set = set(new_ids.tolist())
+                kept = [r.row for r in chunk_rows if r.row not in new_set]
                 old_vecs = old.chunk_vectors(kept) if kept else np.zeros((0, self.embedder.dim))
                 all_vecs = np.vstack([old_vecs, chunk_vecs]).astype(np.float32)
             else:
@@ -439,11 +455,14 @@ class IndexWriter:
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             next_chunk_row=next_row,
         )
-        gen = self._commit(manifest, docs, hashes, chunk_rows, sent_rows, sentence_matrix, index)
+        gen = self._commit(
+            tmp, manifest, docs, hashes, chunk_rows, sent_rows, sentence_matrix, index
+        )
         return Index(gen, self.embedder)
 
     def _commit(
         self,
+        tmp: Path,
         manifest: Manifest,
         docs: dict[str, Document],
         hashes: dict[str, str],
@@ -452,9 +471,7 @@ class IndexWriter:
         sentence_matrix: np.ndarray,
         index: faiss.Index,
     ) -> Path:
-        name = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        tmp = self.index_dir / f".tmp-{name}"
-        tmp.mkdir(parents=True)
+        name = tmp.name.removeprefix(".tmp-")
         con = sqlite3.connect(tmp / "meta.sqlite")
         try:
             con.executescript(
@@ -506,6 +523,12 @@ class IndexWriter:
         _fsync_dir(self.index_dir)
         self._collect_garbage(keep=name)
         return final
+
+    def _remove_leftovers(self) -> None:
+        """Temporary folders of builds that crashed (only called under the writer lock)."""
+        for path in self.index_dir.glob(".tmp-gen-*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
 
     def _collect_garbage(self, keep: str) -> None:
         """Old generations and leftovers of crashed builds; open readers keep their data in
