@@ -1,0 +1,167 @@
+"""Middleware: two small pure-ASGI layers around the routes.
+
+- `RequestContextMiddleware` (outermost): request id (X-Request-ID in and out), one JSON log line
+  and one metrics sample per request, and the catch-all that turns an unhandled exception into
+  500 {"detail": "internal error", "request_id": ...} with the traceback in the log only.
+- `BodyLimitMiddleware`: bodies over the limit get 413 before any route sees them. It checks
+  Content-Length and also counts the bytes of chunked bodies, which carry no length.
+
+    >>> app = BodyLimitMiddleware(app, limit=64 * 1024)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.logs import request_id_var
+from api.metrics import HttpMetrics
+
+log = logging.getLogger("api")
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: Sequence = ()) -> None:
+    """A whole JSON response, for the layers that answer before (or instead of) the app."""
+    body = {**body, "request_id": request_id_var.get()}
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        *[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class BodyLimitMiddleware:
+    """413 for request bodies over `limit` bytes; smaller bodies are read once and replayed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _too_large(self) -> dict[str, Any]:
+        kib = self.limit // 1024
+        return {
+            "detail": f"request body is over {self.limit} bytes ({kib} KiB), the limit for every "
+            f"request and so for one document: send a smaller document, or split a long article "
+            f"into parts of under {kib} KiB"
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            if length.isdigit():
+                await send_json(send, 413, self._too_large())
+            else:
+                await send_json(send, 400, {"detail": "Content-Length is not a number"})
+            return
+        if length is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await send_json(send, 413, self._too_large(), [("connection", "close")])
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as servers do
+
+        await self.app(scope, replay, send)
+
+
+def _route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
+    """The route's path template (`/documents/{doc_id}`), so metrics have few label values."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    for candidate in routes:  # answered before routing (413), or not routed at all
+        match, _ = candidate.matches(scope)
+        if match != Match.NONE:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"
+
+
+class RequestContextMiddleware:
+    """Request id, access log, metrics, and the last line of defence against a 500 with a trace."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not response_started:
+                await send_json(send_with_id, 500, {"detail": "internal error"})
+        finally:
+            seconds = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.metrics.observe(method, _route_template(scope, self.routes), status, seconds)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                    "client": (scope.get("client") or ("-",))[0],
+                },
+            )
+            request_id_var.reset(token)

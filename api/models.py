@@ -1,0 +1,131 @@
+"""Models: the request and response bodies of CONTRACT.md's HTTP API, as pydantic models.
+
+Requests take strict types (a number is not a question, "5" is not a top_k) and ignore unknown
+fields; the limits themselves (question length, top_k range) are checked by
+`rag.pipeline.check_question`, the one place that knows them. Responses allow extra fields:
+the contract lets us add fields, and `/ask` returns what `Pipeline.ask` returns.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from rag.pipeline import MAX_QUESTION_CHARS, MAX_TOP_K
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: str) -> str:
+    """JSON can escape lone surrogates (`"\\ud800"`), which no UTF-8 text holds: refuse them."""
+    bad = _SURROGATE.search(value)
+    if bad:
+        raise ValueError(
+            f"holds a lone surrogate (U+{ord(bad.group()):04X}) at character {bad.start()}, "
+            "which is not valid Unicode: send UTF-8 text"
+        )
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_unicode)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AskRequest(_Request):
+    question: Text = Field(
+        description=f"1 to {MAX_QUESTION_CHARS} characters after trimming; English or Chinese",
+        examples=["Which clouds are building datacentres in Mexico?"],
+    )
+    top_k: StrictInt = Field(5, description=f"passages to return, 1 to {MAX_TOP_K}")
+
+
+class Citation(_Response):
+    n: int
+    doc_id: str
+    title: str
+    url: str | None
+    published: str | None
+    quote: str = Field(description="== GET /documents/{doc_id} text[start:end]")
+    start: int
+    end: int
+
+
+class Passage(_Response):
+    doc_id: str
+    chunk_id: str
+    text: str = Field(description="== GET /documents/{doc_id} text[start:end]")
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(_Response):
+    question: str
+    answer: str = Field(description='copied from cited quotes, with [n] markers; "" if abstained')
+    abstained: bool
+    confidence: float
+    citations: list[Citation]
+    passages: list[Passage] = Field(description="the top top_k retrieved, best first")
+    timings_ms: dict[str, float]
+
+
+class DocumentSummary(_Response):
+    doc_id: str
+    title: str
+    url: str | None
+    published: str | None
+    chars: int
+    n_chunks: int
+
+
+class DocumentList(_Response):
+    documents: list[DocumentSummary]
+
+
+class DocumentOut(_Response):
+    doc_id: str
+    title: str
+    url: str | None
+    published: str | None
+    text: str = Field(description="the cleaned text every offset refers to")
+
+
+class DocumentIn(_Request):
+    """Exactly one of `text`, `html` or `markdown`; `doc_id` defaults to a hash of the content."""
+
+    doc_id: Text | None = Field(None, description="1-200 characters, no slashes, one line")
+    title: Text | None = None
+    url: Text | None = None
+    published: Text | None = Field(None, description="a date, e.g. 2024-05-23")
+    text: Text | None = Field(None, description="plain text, kept as written")
+    html: Text | None = Field(None, description="an HTML page or fragment; scripts dropped")
+    markdown: Text | None = Field(None, description="markdown, optionally with front matter")
+
+
+class IngestResponse(_Response):
+    doc_id: str
+    n_chunks: int
+
+
+class Health(_Response):
+    status: str
+
+
+class Ready(_Response):
+    documents: int
+    chunks: int
+    embedder: str
+
+
+class ErrorBody(_Response):
+    detail: str = Field(description="what went wrong and what to change")
+    request_id: str | None = None

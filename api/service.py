@@ -1,0 +1,118 @@
+"""Service: the app's pipeline, opened (or built from seeds/) in a background thread.
+
+    >>> service = Service(settings)
+    >>> service.start()          # returns at once; the server answers /healthz meanwhile
+    >>> service.pipeline()       # the Pipeline, or HTTP 503 while the index is not loaded
+
+Loading in the background lets uvicorn bind its port at once: /healthz answers while a first
+start embeds the seed articles, and /readyz says 503 (with what is going on) until the index is
+live. If loading fails, `on_failure` is called (`rag serve` uses it to stop the server and exit
+with the message) and /readyz keeps saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+
+from fastapi import HTTPException
+
+from rag.config import Settings
+from rag.embed import EmbedderError
+from rag.ingest import IngestError
+from rag.pipeline import Pipeline
+from rag.store import StoreError
+
+log = logging.getLogger("api")
+
+PipelineFactory = Callable[[Settings], Pipeline]
+RETRY_AFTER_SECONDS = 5  # what a 503 tells clients: loading takes seconds, a first build a minute
+
+
+def prefer_passive_openmp() -> None:
+    """Let the embedder's idle OpenMP threads sleep instead of spin (unless the environment says
+    otherwise). Spinning threads starve the server's other threads, and everything else on a
+    small machine: under load, embedding a handful of texts took 10 s spinning, 0.5 s passive.
+    libgomp reads the variable when it loads, so this must run before the embedder is created."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+class Service:
+    def __init__(self, settings: Settings, factory: PipelineFactory | None = None) -> None:
+        self.settings = settings
+        self.factory: PipelineFactory = factory or Pipeline
+        self.on_failure: Callable[[], None] = lambda: None
+        self.status = "starting"
+        self.error: str | None = None
+        self._pipeline: Pipeline | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            prefer_passive_openmp()
+            self._thread = threading.Thread(target=self._load, name="index-loader", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        settings = self.settings
+        try:
+            self.status = f"loading the index at {settings.index_dir}"
+            pipe = self.factory(settings)
+            if not pipe.ready:
+                self.status = f"building the index from {settings.seeds_dir} (first start)"
+                log.info(self.status)
+                _, ingested = pipe.build([settings.seeds_dir], progress=sys.stderr.isatty())
+                for source, reason in ingested.skipped:
+                    log.warning("skipped %s: %s", source, reason)
+                if not ingested.documents:
+                    log.warning("no documents in %s: serving an empty index", settings.seeds_dir)
+            self._warm_up(pipe)
+            self._pipeline = pipe
+            index = pipe.index
+            self.status = "ready"
+            log.info(
+                "index ready",
+                extra={"documents": len(index.documents), "chunks": len(index.chunks)},
+            )
+        except (StoreError, EmbedderError, IngestError, OSError) as exc:
+            self._fail(str(exc), traceback=False)
+        except Exception as exc:  # anything else is a bug: keep its traceback in the log
+            self._fail(f"{type(exc).__name__}: {exc}", traceback=True)
+
+    @staticmethod
+    def _warm_up(pipe: Pipeline) -> None:
+        """One question before /readyz says yes: the first real one would otherwise wait for
+        the tokeniser's dictionary to load (seconds)."""
+        if pipe.index.documents:
+            pipe.ask("warm-up", top_k=1)
+
+    def _fail(self, message: str, traceback: bool) -> None:
+        self.error = message
+        self.status = f"failed: {message}"
+        log.error("could not load the index: %s", message, exc_info=traceback)
+        self.on_failure()
+
+    @property
+    def ready(self) -> bool:
+        return self._pipeline is not None
+
+    def pipeline(self) -> Pipeline:
+        """The live pipeline; a 503 saying what is going on while there is none."""
+        pipe = self._pipeline
+        if pipe is None:
+            raise HTTPException(
+                503,
+                detail=f"not ready: {self.status}; try again shortly",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return pipe
+
+    def index_size(self) -> tuple[int, int]:
+        pipe = self._pipeline
+        if pipe is None:
+            return 0, 0
+        index = pipe.index
+        return len(index.documents), len(index.chunks)
