@@ -120,12 +120,12 @@ class Pipeline:
             if hit is not None:
                 self._cache.move_to_end(key)
         if hit is not None:
-            response = {**hit, "question": q}
-            response["timings_ms"] = {
+            cached = {**hit, "question": q}
+            cached["timings_ms"] = {
                 "cache": 1.0,
                 "total": round((time.perf_counter() - started) * 1000, 3),
             }
-            return response
+            return cached
         timings: dict[str, float] = {}
         t = time.perf_counter()
         vector = self.embedder.embed_queries([q])[0]
@@ -134,7 +134,9 @@ class Pipeline:
         query = lexical_query(q, vector, self.dictionary if mode == Mode.HYBRID_DICT else None)
         timings["query_terms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        passages = live.retriever.run(query, top_k=max(top_k, self.answer_settings.read_k), mode=mode)
+        passages = live.retriever.run(
+            query, top_k=max(top_k, self.answer_settings.read_k), mode=mode
+        )
         timings["retrieve"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         result = extract_answer(query, passages, live.index, self.answer_settings)
@@ -176,7 +178,9 @@ class Pipeline:
             self.settings.index_dir, self.embedder, self.settings.chunk, self.settings.index_kind
         )
 
-    def build(self, sources: list[Path], progress: bool = False) -> tuple[BuildReport, IngestResult]:
+    def build(
+        self, sources: list[Path], progress: bool = False
+    ) -> tuple[BuildReport, IngestResult]:
         """Make the index hold exactly the documents of `sources`."""
         ingested = load_sources(sources)
         with self._write_lock:
