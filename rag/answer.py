@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import jieba.posseg as pseg
@@ -35,7 +35,7 @@ from rag.store import Index, SentenceRow
 from rag.types import Passage
 
 
-class AnswerType(str, Enum):
+class AnswerType(StrEnum):
     WHEN = "when"
     HOW_MANY = "how_many"
     HOW_MUCH = "how_much"
@@ -121,7 +121,9 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ),
     (
         AnswerType.YES_NO,
-        re.compile(r"^(?:is|are|can|does|do|did|will|has|have|could|was|were)\b|是否|能否|吗[？?]?$"),
+        re.compile(
+            r"^(?:is|are|can|does|do|did|will|has|have|could|was|were)\b|是否|能否|吗[？?]?$"
+        ),
     ),
 ]
 
@@ -164,10 +166,10 @@ _TYPE_SPANS: dict[AnswerType, tuple[str, ...]] = {
     AnswerType.PERCENTAGE: ("percent",),
     AnswerType.HOW_MUCH: ("money", "count"),
     AnswerType.HOW_MANY: ("count",),
-    AnswerType.WHO: ("person",),
-    AnswerType.WHICH_COMPANY: ("org",),
-    AnswerType.WHERE: ("place",),
-    AnswerType.WHAT_NAME: ("name",),
+    AnswerType.WHO: ("person", "latin_person"),
+    AnswerType.WHICH_COMPANY: ("latin", "org"),
+    AnswerType.WHERE: ("place", "latin"),
+    AnswerType.WHAT_NAME: ("quoted", "latin"),
 }
 
 
@@ -187,31 +189,54 @@ def _pos_spans(text: str, tags: tuple[str, ...]) -> list[SpanCand]:
     return out
 
 
+def _latin(text: str, min_words: int = 1) -> list[SpanCand]:
+    spans = []
+    for m in _LATIN_NAME.finditer(text):
+        words = m.group(0).split()
+        if len(words) < min_words or m.group(0).upper() == m.group(0) and len(m.group(0)) <= 4:
+            continue  # acronyms like "AI", "CEO", "ToC"-sized tokens are rarely the answer
+        if words[0].upper() in ("AI", "CEO", "CTO", "APP"):
+            continue
+        spans.append(SpanCand(m.start(), m.end(), m.group(0)))
+    return spans
+
+
 def find_spans(text: str, kind: str) -> list[SpanCand]:
     """Spans of one kind in a sentence (regular expressions for numbers and dates, jieba's
     part-of-speech tags for names, quotes and Latin-script runs for product names)."""
     if kind in _SPAN_PATTERNS:
+        dates = (
+            [(m.start(), m.end()) for m in _SPAN_PATTERNS["date"].finditer(text)]
+            if kind == "count"
+            else []
+        )
         spans = []
         for m in _SPAN_PATTERNS[kind].finditer(text):
             s = m.group(0).strip()
-            if s and any(c.isdigit() or c in "一二两三四五六七八九十百千" for c in s):
-                start = m.start() + m.group(0).index(s)
-                spans.append(SpanCand(start, start + len(s), s))
+            if not s or not any(c.isdigit() or c in "一二两三四五六七八九十百千" for c in s):
+                continue
+            start = m.start() + m.group(0).index(s)
+            end = start + len(s)
+            if any(a < end and start < b for a, b in dates):
+                continue  # part of a date: "6月" is a month, not a count
+            if kind == "count" and not re.search(r"\d", s) and len(s) < 2:
+                continue  # a lone "一" is a word, not a quantity
+            if kind == "count" and s.endswith("月"):
+                continue  # "6 月份", "两月": months name a time, and "when" handles those
+            spans.append(SpanCand(start, end, s))
         return spans
     if kind == "person":
-        spans = _pos_spans(text, ("nr",))
-        spans += [SpanCand(m.start(), m.end(), m.group(0)) for m in _LATIN_NAME.finditer(text)]
-        return [s for s in spans if s.text.lower() not in ("ai", "ceo", "cto")]
+        return _pos_spans(text, ("nr",))
+    if kind == "latin_person":
+        return _latin(text, min_words=2)
     if kind == "org":
-        spans = _pos_spans(text, ("nt", "nz", "nrt"))
-        spans += [SpanCand(m.start(), m.end(), m.group(0)) for m in _LATIN_NAME.finditer(text)]
-        return [s for s in spans if s.text.upper() != "AI"]
+        return _pos_spans(text, ("nt", "nz", "nrt"))
+    if kind == "latin":
+        return _latin(text)
     if kind == "place":
         return _pos_spans(text, ("ns",))
-    if kind == "name":
-        spans = [SpanCand(m.start(1), m.end(1), m.group(1)) for m in _QUOTED.finditer(text)]
-        spans += [SpanCand(m.start(), m.end(), m.group(0)) for m in _LATIN_NAME.finditer(text)]
-        return [s for s in spans if s.text.upper() != "AI"]
+    if kind == "quoted":
+        return [SpanCand(m.start(1), m.end(1), m.group(1)) for m in _QUOTED.finditer(text)]
     return []
 
 
@@ -219,12 +244,18 @@ def find_spans(text: str, kind: str) -> list[SpanCand]:
 @dataclass(frozen=True)
 class AnswerSettings:
     read_k: int = 8  # passages whose sentences are read for the answer
-    abstain_below: float = 0.2  # chosen on the dev split, see eval/reports
+    # Abstain below this confidence. The centres put 0.5 where, on the seeds' dev split, the
+    # best sentence of unanswerable questions stops overlapping that of answered ones.
+    abstain_below: float = 0.5
+    centre_en: float = 0.75
+    centre_zh: float = 0.885
+    slope: float = 40.0
     w_dense: float = 1.0
     w_lexical: float = 1.0
     w_passage: float = 0.15
     w_type: float = 0.15
     list_max: int = 3  # sentences a list answer collects
+    span_margin: float = 15.0  # characters of distance that make one span clearly the nearest
     max_answer_chars: int = 300
 
 
@@ -288,15 +319,16 @@ def _unit_of(question: str) -> str | None:
 
 
 def _best_span(
-    sent: SentenceRow, kinds: tuple[str, ...], qterms: set[str], question: str
+    sent: SentenceRow, kinds: tuple[str, ...], qterms: set[str], question: str, margin: float
 ) -> SpanCand | None:
-    """The typed span nearest to the question's words in the sentence, not itself asked about."""
+    """The typed span nearest to the question's words in the sentence, not itself asked about;
+    None when another span fits about as well (within `margin` of the cost)."""
     text = sent.text
     low = text.lower()
     hits = [m.start() for t in qterms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
     qnums = {n.replace(",", "") for n in _QNUM.findall(question)}
     unit = _unit_of(question)
-    best: tuple[float, SpanCand] | None = None
+    scored: list[tuple[float, SpanCand]] = []
     for kind_rank, kind in enumerate(kinds):
         for span in find_spans(text, kind):
             span_toks = set(tokenize(span.text))
@@ -314,9 +346,13 @@ def _best_span(
                     cost += 30
                 if not re.search(r"[^\d.,\s]", span.text):
                     cost += 10  # a bare number is a weaker answer than one with its unit
-            if best is None or cost < best[0]:
-                best = (cost, span)
-    return best[1] if best else None
+            scored.append((cost, span))
+    scored.sort(key=lambda cs: cs[0])
+    if not scored:
+        return None
+    if len(scored) > 1 and scored[1][0] - scored[0][0] < margin and scored[1][1] != scored[0][1]:
+        return None  # two spans fit about as well: the sentence answers more honestly
+    return scored[0][1]
 
 
 def extract_answer(
@@ -355,7 +391,7 @@ def extract_answer(
         )
     ranked = sorted(cands, key=lambda c: -c.score)
     best = ranked[0]
-    confidence = _confidence(best, ranked, qtype)
+    confidence = _confidence(best, query.lang, settings)
     if confidence < settings.abstain_below:
         return AnswerResult("", True, confidence, qtype.value)
 
@@ -366,7 +402,8 @@ def extract_answer(
                 break
             if all(c.sent.text != p.sent.text for p in picked):
                 picked.append(c)
-        parts, citations = [], []
+        parts: list[str] = []
+        citations: list[dict[str, Any]] = []
         length = 0
         for i, c in enumerate(picked, 1):
             if length + len(c.sent.text) > settings.max_answer_chars - 20 and parts:
@@ -376,17 +413,22 @@ def extract_answer(
             length += len(c.sent.text) + 5
         return AnswerResult("；".join(parts), False, confidence, qtype.value, citations)
 
-    span = _best_span(best.sent, kinds, set(query.terms), query.text) if kinds else None
+    span = (
+        _best_span(best.sent, kinds, set(query.terms), query.text, settings.span_margin)
+        if kinds
+        else None
+    )
     text = span.text if span else best.sent.text
     return AnswerResult(
         f"{text} [1]", False, confidence, qtype.value, [_citation(1, index, best.sent)]
     )
 
 
-def _confidence(best: _Cand, ranked: list[_Cand], qtype: AnswerType) -> float:
-    """Evidence strength in [0, 1]: how similar and how lexically covered the best sentence is,
-    and whether it holds a span of the expected type. A squashed linear score, not a cosine."""
-    z = 12.0 * (best.dense - 0.82) + 2.0 * (best.lexical - 0.4)
-    if qtype in _TYPE_SPANS and not best.typed:
-        z -= 0.5
+def _confidence(best: _Cand, lang: str, settings: AnswerSettings) -> float:
+    """Evidence strength in [0, 1]: the best sentence's similarity to the question, relative to
+    what a supported answer reaches in the question's language (a cross-lingual match scores
+    systematically lower than a same-language one), nudged by lexical coverage. A calibrated
+    squash of the evidence, not a raw cosine; the centres were read off the dev split."""
+    centre = settings.centre_zh if lang == "zh" else settings.centre_en
+    z = settings.slope * (best.dense - centre) + 1.0 * (best.lexical - 0.3)
     return float(1.0 / (1.0 + math.exp(-z)))

