@@ -230,7 +230,7 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
         return Health(status="ok")
 
     @app.get("/readyz", response_model=Ready, tags=["operations"])
-    def readyz() -> Ready:
+    async def readyz() -> Ready:  # async: it must answer even when every worker thread is busy
         pipe = service.pipeline()
         index = pipe.index
         return Ready(

