@@ -255,6 +255,7 @@ class AnswerSettings:
     w_passage: float = 0.15
     w_type: float = 0.15
     list_max: int = 3  # sentences a list answer collects
+    list_gap: float = 0.08  # how far below the best a list sentence may score
     span_margin: float = 15.0  # characters of distance that make one span clearly the nearest
     max_answer_chars: int = 300
 
@@ -396,9 +397,11 @@ def extract_answer(
         return AnswerResult("", True, confidence, qtype.value)
 
     if qtype == AnswerType.LIST:
+        # Items of a list sit in several sentences, often in several documents: take the next
+        # sentences that score close to the best.
         picked = [best]
         for c in ranked[1:]:
-            if len(picked) >= settings.list_max or c.score < best.score - 0.08:
+            if len(picked) >= settings.list_max or c.score < best.score - settings.list_gap:
                 break
             if all(c.sent.text != p.sent.text for p in picked):
                 picked.append(c)

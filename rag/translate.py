@@ -145,8 +145,24 @@ class Dictionary:
                     i += n
                     break
             else:
+                for zh, weight in self._split_compound(words[i]):
+                    terms.append(Term(zh, weight, words[i]))
                 i += 1
         return terms
+
+    def _split_compound(self, word: str) -> list[tuple[str, float]]:
+        """A closed compound ("datacentres") as two known words ("data" + "centres")."""
+        if len(word) < 7:
+            return []
+        for cut in range(3, len(word) - 2):
+            left, right = self._lookup(word[:cut]), self._lookup(word[cut:])
+            if left and right:
+                return [
+                    (zh, 1.0 / (1 + rank))
+                    for hits in (left, right)
+                    for rank, zh in enumerate(hits[:MAX_SENSES])
+                ]
+        return []
 
 
 def _variants(phrase: str) -> list[str]:
