@@ -196,6 +196,30 @@ def test_readyz_says_why_when_the_index_cannot_load(seed_index_dir: Path) -> Non
         assert c.get("/healthz").status_code == 200
 
 
+def test_serve_builds_the_index_from_seeds_when_the_folder_has_none(
+    server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "opera.md").write_text("# 悉尼歌剧院\n\n悉尼歌剧院于1973年落成。", "utf-8")
+    server = server_factory(tmp_path / "empty-index", {"RAG_SEEDS_DIR": str(seeds)}).start()
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        assert c.get("/readyz").json()["documents"] == 1
+        assert c.get("/documents/opera").json()["title"] == "悉尼歌剧院"
+
+
+def test_serve_exits_with_the_reason_when_the_index_cannot_load(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    (index / "gen-broken").mkdir(parents=True)
+    (index / "gen-broken" / "manifest.json").write_text("{not json", "utf-8")
+    (index / "CURRENT").write_text("gen-broken\n", "utf-8")
+    server = ServerProcess(index)
+    with pytest.raises(RuntimeError, match="server exited") as failed:
+        server.start(timeout=120)
+    assert server.proc is not None and server.proc.wait(30) == 1
+    assert "rag: error: index at" in str(failed.value) and "rag build" in str(failed.value)
+
+
 def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> None:
     assert client.post("/ask", json={"question": MEXICO}).status_code == 200
     assert client.get("/documents/no-such-doc").status_code == 404
