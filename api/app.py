@@ -59,6 +59,13 @@ _EXAMPLES = {
     "/ask": '{"question": "Which clouds are building datacentres in Mexico?", "top_k": 5}',
     "/documents": '{"doc_id": "my-article", "title": "My article", "text": "..."}',
 }
+DESCRIPTION = """Cited extractive answers from a set of Chinese articles, in English or Chinese.
+Writes (POST, DELETE /documents) need `Authorization: Bearer <RAG_ADMIN_TOKEN>`; reads are public.
+
+Errors are JSON `{"detail": "what to change", "request_id": ...}`: 401/403 token, 404 unknown
+document or route, 413 body over 64 KiB, 415 body not sent as `Content-Type: application/json`,
+422 invalid body (bad JSON, bad UTF-8, wrong types, limits), 429 too many questions (see
+Retry-After), 503 while no index is loaded."""
 _PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for a body it cannot read
 
 
@@ -98,7 +105,7 @@ def _describe(errors: Sequence[Any], path: str) -> str:
         field = ".".join(loc[1:]) if loc[:1] == ["body"] else ".".join(loc)
         if not field:
             if kind == "missing":
-                parts.append(f"body is empty: send a JSON object{e_g}")
+                parts.append(f"body is empty or null: send a JSON object{e_g}")
             else:
                 parts.append(f"body must be a JSON object{e_g}")
             continue
@@ -122,7 +129,7 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
     app = FastAPI(
         title="Cited answers from Chinese articles",
         version="1",
-        description=(__doc__ or "").split("\n\n", 2)[-1],
+        description=DESCRIPTION,
         lifespan=lifespan,
         responses={
             413: {"model": ErrorBody, "description": "body over 64 KiB"},

@@ -220,6 +220,24 @@ def test_serve_exits_with_the_reason_when_the_index_cannot_load(tmp_path: Path) 
     assert "rag: error: index at" in str(failed.value) and "rag build" in str(failed.value)
 
 
+def test_a_bug_is_a_500_without_a_trace_and_logged_with_one(
+    seed_index_dir: Path, seed_pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Settings(index_dir=seed_index_dir), pipeline_factory=lambda _: seed_pipeline)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.get("/boom", headers={"X-Request-ID": "bug-1"})
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal error", "request_id": "bug-1"}
+    assert "secret" not in r.text and "Traceback" not in r.text
+    logged = [rec.exc_info for rec in caplog.records if rec.exc_info and rec.name == "api"]
+    assert logged and logged[0] and "secret internals" in str(logged[0][1])
+
+
 def test_metrics_count_requests_by_route_and_status(client: httpx.Client) -> None:
     assert client.post("/ask", json={"question": MEXICO}).status_code == 200
     assert client.get("/documents/no-such-doc").status_code == 404
