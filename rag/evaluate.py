@@ -41,6 +41,10 @@ SPLITS = ("dev", "test")
 # otherwise land in p95 as if it were a slow answer.
 WARM_UP = "华为在北非发布了什么? What did Huawei launch?"
 STDOUT_FAILURES = 10
+# Settings that change results or latency, recorded in reports (thread settings matter a lot on a
+# shared 2-core machine: an OpenMP engine spinning on busy cores is many times slower).
+_ENV_PREFIXES = ("RAG_", "OMP_", "GOMP_", "MKL_", "OPENBLAS_")
+_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|KEY", re.I)  # never written into a report
 
 
 class EvalError(ValueError):
@@ -564,6 +568,7 @@ class RunInfo:
     commit: str
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # RAG_* and thread settings in force
 
 
 def _modes(args: argparse.Namespace, default: Mode) -> list[Mode]:
@@ -597,6 +602,11 @@ def _run_info(
         started=now_utc(),
         machine=machine_summary(),
         commit=git_commit(),
+        env={
+            k: v
+            for k, v in sorted(os.environ.items())
+            if k.startswith(_ENV_PREFIXES) and not _SECRET.search(k)
+        },
     )
 
 

