@@ -1,0 +1,143 @@
+"""Promises of issue 3: cited extractive answers in English and Chinese, typed spans, abstention."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.answer import AnswerType, detect_type, find_spans
+from rag.pipeline import Pipeline, QuestionError
+from tests.conftest import MEXICO
+
+
+def _answer_text(resp: dict) -> str:
+    return re.sub(r"\s*\[\d+\]", "", resp["answer"])
+
+
+def _assert_citations_exact(pipe: Pipeline, resp: dict) -> None:
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", resp["answer"])}
+    assert markers <= {c["n"] for c in resp["citations"]}, "every [n] has its citation"
+    for c in resp["citations"]:
+        text = pipe.index.documents[c["doc_id"]].text
+        assert text[c["start"] : c["end"]] == c["quote"]
+    for p in resp["passages"]:
+        assert pipe.index.documents[p["doc_id"]].text[p["start"] : p["end"]] == p["text"]
+
+
+def test_mexico_question_names_both_clouds_each_cited_to_a_document_saying_so(
+    seed_pipeline: Pipeline,
+) -> None:
+    resp = seed_pipeline.ask(MEXICO)
+    assert not resp["abstained"]
+    _assert_citations_exact(seed_pipeline, resp)
+    answer = resp["answer"]
+    # Alibaba Cloud appears as 阿里云 in two articles and as 阿里巴巴 in the third.
+    assert "亚马逊云科技" in answer and ("阿里云" in answer or "阿里巴巴" in answer)
+    quotes = [c["quote"] for c in resp["citations"]]
+    assert any("亚马逊云科技" in q and "墨西哥" in q for q in quotes)
+    assert any(("阿里云" in q or "阿里巴巴" in q) and "墨西哥" in q for q in quotes)
+    assert len(_answer_text(resp)) <= 300
+
+
+def test_mexico_question_in_chinese_cites_both_clouds(seed_pipeline: Pipeline) -> None:
+    resp = seed_pipeline.ask("哪些云厂商要在墨西哥建设数据中心？")
+    _assert_citations_exact(seed_pipeline, resp)
+    assert "亚马逊云科技" in resp["answer"] and "阿里云" in resp["answer"]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("When did iFlytek open its Singapore office?", AnswerType.WHEN),
+        ("科大讯飞新加坡办公室是哪天开业的？", AnswerType.WHEN),
+        ("How many AI companies are there in China?", AnswerType.HOW_MANY),
+        ("中国有多少家活跃的AI公司？", AnswerType.HOW_MANY),
+        ("How much will Huawei invest in North Africa?", AnswerType.HOW_MUCH),
+        ("华为计划投资多少钱？", AnswerType.HOW_MUCH),
+        ("What percentage of customers still use on-premises deployment?", AnswerType.PERCENTAGE),
+        ("行业大模型占多大比例？", AnswerType.PERCENTAGE),
+        ("Who founded Fotor?", AnswerType.WHO),
+        ("谁创立了Fotor？", AnswerType.WHO),
+        ("Which company makes Talkie?", AnswerType.WHICH_COMPANY),
+        ("Talkie是哪家公司的？", AnswerType.WHICH_COMPANY),
+        ("Where was MWC held?", AnswerType.WHERE),
+        ("MWC在哪里举办？", AnswerType.WHERE),
+        ("What is the project called?", AnswerType.WHAT_NAME),
+        ("这个项目叫什么？", AnswerType.WHAT_NAME),
+        ("Which countries will get new data centres?", AnswerType.LIST),
+        ("阿里云在哪些国家建数据中心？", AnswerType.LIST),
+        ("Can AI-generated art be copyrighted in the US?", AnswerType.YES_NO),
+    ],
+)
+def test_question_types_are_detected_in_both_languages(question: str, expected: AnswerType) -> None:
+    assert detect_type(question) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "span"),
+    [
+        ("5月10日，科大讯飞新加坡办公室正式开业。", "date", "5月10日"),
+        ("到 2024 年 3 月，腾讯云启动项目。", "date", "2024 年 3 月"),
+        ("预计亏损4.6亿元。", "money", "4.6亿元"),
+        ("投资 4.3 亿美元以加速转型", "money", "4.3 亿美元"),
+        ("行业大模型占比约70%。", "percent", "70%"),
+        ("751 家位于中国", "count", "751 家"),
+        ("奥维咨询董事合伙人张君毅表示", "person", "张君毅"),
+        ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
+    ],
+)
+def test_typed_spans_are_found(text: str, kind: str, span: str) -> None:
+    assert span in [s.text for s in find_spans(text, kind)]
+
+
+@pytest.mark.parametrize(
+    ("question", "pattern"),
+    [
+        ("科大讯飞新加坡办公室是哪一天开业的？", r"^\d{1,2}月\d{1,2}日$"),
+        ("When did iFlytek's Singapore office open?", r"^\d{1,2}月\d{1,2}日$"),
+        ("1到6月科大讯飞最多亏损了多少钱？", r"^\d+(\.\d+)?亿元$"),
+        ("How many large language models did China have by the end of March?", r"^\d+ ?个$"),
+        ("全球仍在使用本地部署的客户大约占多大比例？", r"^\d+%$"),
+        ("奥维咨询的董事合伙人是谁？", r"^[\u4e00-\u9fff]{2,4}$"),
+    ],
+)
+def test_typed_questions_return_a_span_of_their_type(
+    seed_pipeline: Pipeline, question: str, pattern: str
+) -> None:
+    resp = seed_pipeline.ask(question)
+    assert not resp["abstained"], resp
+    _assert_citations_exact(seed_pipeline, resp)
+    assert re.match(pattern, _answer_text(resp)), resp["answer"]
+    assert _answer_text(resp) in resp["citations"][0]["quote"]
+
+
+def test_out_of_corpus_question_abstains_but_returns_passages(seed_pipeline: Pipeline) -> None:
+    resp = seed_pipeline.ask("What is the capital of Australia?")
+    assert resp["abstained"] is True
+    assert resp["answer"] == "" and resp["citations"] == []
+    assert resp["passages"], "passages are still returned"
+    assert 0.0 <= resp["confidence"] < seed_pipeline.answer_settings.abstain_below
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "x" * 1001])
+def test_empty_or_too_long_questions_are_refused_with_a_message(
+    seed_pipeline: Pipeline, question: str
+) -> None:
+    with pytest.raises(QuestionError, match=r"question"):
+        seed_pipeline.ask(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["😀😀😀", "🤖？", "DeepSeek在哪些market登顶？", "Was ist 阿里云?", "x" * 1000, "？？？", "12"],
+)
+def test_odd_questions_answer_or_abstain_cleanly(seed_pipeline: Pipeline, question: str) -> None:
+    resp = seed_pipeline.ask(question)
+    assert isinstance(resp["abstained"], bool)
+    assert 0.0 <= resp["confidence"] <= 1.0
+    if resp["abstained"]:
+        assert resp["answer"] == ""
+    else:
+        _assert_citations_exact(seed_pipeline, resp)
+        assert len(_answer_text(resp)) <= 300
