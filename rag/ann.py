@@ -18,10 +18,12 @@ from it later. The store owns persistence (`faiss.write_index` / `faiss.read_ind
 
 Kinds (numbers from `bench/faiss_scale.py`, see `bench/RESULTS.md` "FAISS index scale"):
 
-- FLAT: exact; search cost grows linearly with n.
-- HNSW: graph, ~2x the raw vector memory, sub-millisecond queries at 1M; cannot remove in place.
-- IVFPQ: inverted lists of PQ codes (~1/16 of the raw memory) for when HNSW no longer fits;
-  needs training, so tiny collections fall back to FLAT.
+- FLAT: exact; search cost grows linearly with n (61 ms per query at 1M on 2 cores).
+- HNSW: graph, ~1.2x the raw vector memory, 0.4 ms queries at recall@10 0.98 at 1M; cannot
+  remove in place (remove_ids rebuilds).
+- IVFPQ: inverted lists of PQ codes (~1/14 of the raw memory) for when HNSW no longer fits;
+  recall@10 only ~0.68 at 1M (over-fetch and re-rank exactly if that matters); needs
+  training, so small collections fall back to FLAT.
 
 Search parameters (efSearch, nprobe) are persisted by `faiss.write_index` in faiss 1.15
 (checked: an IndexIDMap2(HNSW) and an IndexIVFPQ round-trip through serialize/deserialize keep
@@ -56,31 +58,42 @@ def parse_kind(s: str) -> IndexKind:
         raise ValueError(f"Unknown index kind {s!r}. Supported kinds are: {valid}") from None
 
 
-# --- AUTO thresholds (measured by bench/faiss_scale.py on 2 cores, 384-d; see RESULTS.md) ---
-# Exact flat search costs ~0.4 ms per 10k vectors at batch 1; at 50k it reaches ~2 ms, the
-# latency budget, while HNSW stays < 0.5 ms. Below this size flat is exact, builds instantly
-# and removes in place, so the graph is not worth its memory and rebuild-on-delete cost.
-FLAT_MAX_VECTORS = 50_000
-# HNSW keeps every float32 vector plus its graph: ~1.8 kB per 384-d vector measured at 1M
-# (1.75 GB). At 5M that is ~9 GB resident plus the build, too much for a shared 24 GiB box;
-# IVF-PQ stores ~100 B per vector instead, at lower recall. Above this size, use IVFPQ.
+# --- AUTO thresholds (bench/faiss_scale.py, 2 cores, 384-d, batch 1; bench/RESULTS.md) ---
+# Exact flat search, CPU p50 per query: 0.25 ms at 10k, 7.1 ms at 100k, 61 ms at 1M (memory
+# bound, ~0.7 ms per 10k once the matrix leaves cache), so it crosses the 2 ms budget near
+# 30k; HNSW is 0.15-0.4 ms from 100k to 1M. Flat stays exact, builds instantly and removes in
+# place, so it is kept up to here (~1.4 ms est.). At 10k HNSW was only 1.2x faster than flat.
+FLAT_MAX_VECTORS = 25_000
+# HNSW keeps every float32 vector plus its graph: 1732 MiB at 1M (~1.8 kB per 384-d vector).
+# At 5M that is ~9 GB resident, plus a second copy while rebuilding after deletes, too much for
+# a shared 24 GiB box; IVF-PQ stores ~108 B per vector (103 MiB at 1M) but recalls far less
+# (0.68 at 1M in the bench), so it is only the choice when HNSW does not fit.
 HNSW_MAX_VECTORS = 5_000_000
 
 # --- HNSW construction and search ---
-HNSW_M = 32  # graph degree; 32 is the usual knee for ~384-d text embeddings (recall vs memory)
-HNSW_EF_CONSTRUCTION = 80  # 1M vectors build in ~15 min on 2 cores; 200 would take ~2.5x longer
-HNSW_EF_SEARCH = 64  # cheapest efSearch with recall@10 >= 0.95 at 1M in the bench sweep
+HNSW_M = 32  # graph degree; the usual knee for ~384-d text embeddings (recall vs memory)
+# Build time at 1M: 896 s on 2 cores at load average ~18 (12 s per 100k on a quiet box);
+# a larger efConstruction costs build time roughly in proportion.
+HNSW_EF_CONSTRUCTION = 80
+# Recall@10 at 1M: efSearch 64 -> 0.936, 96 -> 0.965 (cheapest >= 0.95, 0.33 ms), 128 -> 0.980
+# (0.40 ms). 128 keeps a margin over 0.95 for real embeddings (10k synthetic needed 128) at
+# 5x under the 2 ms budget.
+HNSW_EF_SEARCH = 128
 
 # --- IVF-PQ construction and search ---
 IVF_LISTS_PER_SQRT_N = 4  # nlist ~ 4*sqrt(n), the FAISS guideline for 1M-scale IVF
 IVF_MIN_POINTS_PER_LIST = 39  # FAISS k-means warns below 39 training points per centroid
-IVF_TRAIN_SAMPLE = 100_000  # training on a 100k sample bounds k-means time (~1 min at 1M)
-PQ_DIMS_PER_SUBQUANTIZER = 4  # 384-d -> 96 bytes per vector; 8 dims/sub lost too much recall
+# Training on a bounded sample keeps k-means affordable (IVF-PQ built in 163 s at 1M, busy
+# box); it caps nlist at 2048, so lists grow beyond ~2.4k vectors past 5M.
+IVF_TRAIN_SAMPLE = 100_000
+PQ_DIMS_PER_SUBQUANTIZER = 4  # 384-d -> 96 B codes; 8 dims/sub: recall@10 0.72 vs 0.84 at 100k
 PQ_BITS = 8  # 256 centroids per sub-quantizer, the fast standard PQ code size
 # PQ codebooks need >= 39 * 256 training points; below this n fall back to FLAT (which is also
 # exact and fast at that size, so nothing is lost).
 IVFPQ_MIN_VECTORS = IVF_MIN_POINTS_PER_LIST * (1 << PQ_BITS)
-IVF_NPROBE = 32  # cheapest nprobe reaching IVF-PQ's recall plateau at 1M in the bench sweep
+# IVF-PQ recall@10 at 1M plateaus from nprobe 8-16 (0.674, 0.675; 0.677 at 32+) at 0.8 ms;
+# past that PQ error, not the lists, limits recall. 16 leaves room for bigger lists at >5M.
+IVF_NPROBE = 16
 
 _SEED = 1234  # fixed training-sample seed so the same vectors always build the same index
 
