@@ -232,13 +232,12 @@ def write_section(text: str) -> None:
     """Replace (or add) our section of bench/RESULTS.md, leaving the others as they are."""
     old = RESULTS.read_text("utf-8") if RESULTS.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    section = text.rstrip() + "\n\n"
-    new = (
-        pattern.sub(lambda _: section, old)
-        if pattern.search(old)
-        else old.rstrip() + "\n\n" + section
-    )
-    RESULTS.write_text(new.rstrip() + "\n", "utf-8")
+    section = text.strip() + "\n"
+    if pattern.search(old):
+        new = pattern.sub(lambda m: section + ("\n" if m.end() < len(old) else ""), old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(new, "utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/http_load.py " + " ".join(argv if argv is not None else sys.argv[1:])
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     host = machine()
+    busy_at_start = os.getloadavg()[0] > (os.cpu_count() or 1)
 
     with tempfile.TemporaryDirectory(prefix="http-load-") as tmp_name:
         tmp = Path(tmp_name)
@@ -320,6 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         "Chinese) cycled; at most "
         f"{args.requests} requests or {args.max_seconds:.0f} s per row. HTTP rows are whole "
         "request round trips from httpx clients, one client per thread.",
+        *(
+            [
+                "- Caveat: other jobs were running (load average above the CPU count), so the "
+                "absolute numbers are pessimistic and differences of a few tens of percent "
+                "between rows can be noise."
+            ]
+            if busy_at_start
+            else []
+        ),
         "",
         table,
     ]
