@@ -9,7 +9,7 @@ Checks that only look at headers (token, content type, rate limit) are `async` d
 
 Errors are JSON `{"detail": "what to change", "request_id": ...}`:
 400 malformed header, 401/403 token, 404 unknown document or route, 413 body over 64 KiB,
-415 body not sent as `Content-Type: application/json`, 422 invalid body (bad JSON, bad UTF-8, wrong
+422 invalid body (not JSON by content type, bad JSON, bad UTF-8, wrong
 types, limits), 429 rate limit (with Retry-After), 503 while no index is loaded, 500 only for bugs.
 """
 
@@ -63,7 +63,7 @@ DESCRIPTION = """Cited extractive answers from a set of Chinese articles, in Eng
 Writes (POST, DELETE /documents) need `Authorization: Bearer <RAG_ADMIN_TOKEN>`; reads are public.
 
 Errors are JSON `{"detail": "what to change", "request_id": ...}`: 401/403 token, 404 unknown
-document or route, 413 body over 64 KiB, 415 body not sent as `Content-Type: application/json`,
+document or route, 413 body over 64 KiB, 422 body sent as another content type than JSON,
 422 invalid body (bad JSON, bad UTF-8, wrong types, limits), 429 too many questions (see
 Retry-After), 503 while no index is loaded."""
 _PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for a body it cannot read
@@ -208,11 +208,15 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
     async def require_json(request: Request) -> None:
         ctype = request.headers.get("content-type", "")
         main = ctype.split(";", 1)[0].strip().lower()
-        if main != "application/json" and not (
-            main.startswith("application/") and main.endswith("+json")
+        # CONTRACT: an invalid body is a 422. A body with no content type is read as JSON (what
+        # FastAPI does), so minimal clients work; a declared non-JSON type is refused.
+        if (
+            main
+            and main != "application/json"
+            and not (main.startswith("application/") and main.endswith("+json"))
         ):
             raise HTTPException(
-                415,
+                422,
                 f"body sent as {main or 'no content type'}: send JSON with the header "
                 "Content-Type: application/json",
             )
@@ -254,7 +258,7 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
         "/ask",
         response_model=AskResponse,
         dependencies=[Depends(rate_limit), Depends(require_json)],
-        responses={415: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+        responses={429: {"model": ErrorBody}},
         tags=["questions"],
     )
     def ask(body: AskRequest) -> dict[str, Any]:
@@ -302,7 +306,7 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
         status_code=201,
         response_model=IngestResponse,
         dependencies=[Depends(require_admin), Depends(require_json)],
-        responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 415: {"model": ErrorBody}},
+        responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
         tags=["documents"],
     )
     def add_document(body: DocumentIn) -> IngestResponse:

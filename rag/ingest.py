@@ -235,8 +235,10 @@ def _finish(
     source: str | None,
 ) -> Document:
     doc_id = doc_id.strip()
-    if not doc_id or len(doc_id) > 200 or any(c in doc_id for c in "/\\\n\r\t"):
-        raise IngestError(f"invalid doc_id {doc_id!r}: 1-200 characters, no slashes or line breaks")
+    if not doc_id or len(doc_id) > 200 or any(c in "/\\" or not c.isprintable() for c in doc_id):
+        raise IngestError(
+            f"invalid doc_id {doc_id!r}: 1-200 characters, no slashes or control characters"
+        )
     if not body.strip():
         raise IngestError("no text left after cleaning (empty, or only markup and scripts)")
     if len(body) > MAX_DOCUMENT_CHARS:

@@ -55,6 +55,10 @@ def check_question(question: object, top_k: object = 5) -> tuple[str, int]:
     q = question.strip()
     if not q:
         raise QuestionError("question is empty: ask something, e.g. 'Which clouds are in Mexico?'")
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuestionError("question is not valid Unicode (it has a lone surrogate)") from None
     if len(q) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"question is {len(q)} characters after trimming; the limit is {MAX_QUESTION_CHARS}"

@@ -84,7 +84,8 @@ class ServerProcess:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)  # polling interval while the server loads, not a fixed wait
-        raise TimeoutError(f"server not ready in {timeout}s: {self.log.read_text(errors='replace')}")
+        log = self.log.read_text(errors="replace")
+        raise TimeoutError(f"server not ready in {timeout}s: {log}")
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -102,7 +103,7 @@ class ServerProcess:
 
 @pytest.fixture()
 def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
-    """Start servers with `server_factory(index_dir, env).start()`; all are stopped after the test."""
+    """Start servers with `server_factory(index_dir, env).start()`; all stop after the test."""
     started: list[ServerProcess] = []
 
     class Tracked(ServerProcess):
