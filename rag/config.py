@@ -1,8 +1,8 @@
 """Config: every setting in one place, read from the environment once, passed down explicitly.
 
-    >>> settings = Settings.from_env()
-    >>> settings.index_dir
-    PosixPath('index')
+>>> settings = Settings.from_env()
+>>> settings.index_dir
+PosixPath('index')
 """
 
 from __future__ import annotations
