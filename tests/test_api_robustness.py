@@ -128,7 +128,7 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
     ("doc-markdown-only-image", doc({"markdown": "![logo](logo.png)"}), 422, "no text left"),
     ("doc-id-empty", doc({"doc_id": "", "text": "a"}), 422, "doc_id"),
     ("doc-id-slash", doc({"doc_id": "a/b", "text": "a"}), 422, "no slashes"),
-    ("doc-id-newline", doc({"doc_id": "a\nb", "text": "a"}), 422, "line breaks"),
+    ("doc-id-newline", doc({"doc_id": "a\nb", "text": "a"}), 422, "control characters"),
     ("doc-id-201-chars", doc({"doc_id": "d" * 201, "text": "a"}), 422, "1-200 characters"),
     ("doc-id-number", doc({"doc_id": 7, "text": "a"}), 422, "doc_id"),
     ("doc-text-number", doc({"text": 7}), 422, "text"),
