@@ -62,7 +62,8 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
     (
         AnswerType.LIST,
         re.compile(
-            r"\bwhich (?:\w+[ -])?(?:companies|countries|clouds|providers|firms|vendors|apps|"
+            r"\bwhich (?:two|three|four|five|several) |"
+            r"\bwhich (?:[\w-]+ ){0,2}(?:companies|countries|clouds|providers|firms|vendors|apps|"
             r"products|models|markets|regions|cities|giants|makers|areas|fields|scenarios|"
             r"architectures|regulations|laws)\b|\bwhat (?:\w+ )?(?:are|were) the\b|"
             r"\bwhat (?:three|two|four|five) \w+|\bwhat architectures\b|\bname (?:the|all)\b|"
@@ -81,7 +82,8 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
         re.compile(
             r"\bwho\b|\bwhom\b|whose|which person|which (?:\w+ ){0,4}(?:director|reporter|"
             r"executive|ceo|cto|founder|author|editor|analyst|engineer|president|partner)\b|"
-            r"谁|哪位|名字"
+            r"谁|哪位|名字|(?:总裁|总经理|创始人|主任|编辑|记者|作者|董事|负责人|经理|教授|工程师|CEO|CTO)"
+            r"(?:\w{0,4})(?:叫什么|是哪)"
         ),
     ),
     (
@@ -101,7 +103,9 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
     (
         AnswerType.WHAT_NAME,
         re.compile(
-            r"what (?:is|was) (?:the )?name|called|what (?:\w+ )?(?:model|product|app|platform|"
+            r"what (?:is|was) (?:the )?name|called|what (?:is|was) the (?:[\w-]+ ){0,3}(?:model|"
+            r"product|app|platform|service|project|report)\b|"
+            r"what (?:\w+ )?(?:model|product|app|platform|"
             r"service|project|report)\b|which (?:\w+ )?(?:model|product|app|platform|service|"
             r"version|project|report)\b|叫什么|名叫|名称|型号|什么项目|哪个(?:模型|产品|平台|应用|版本)|"
             r"哪一个|哪款|是哪个"
@@ -112,6 +116,7 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
         re.compile(
             r"how much (?:money|did|does|is|was|will|do)|what (?:valuation|price|amount)|"
             r"how much .*(?:invest|cost|worth|valu|raise|fund|spend|pay|charge|revenue|loss)|"
+            r"(?:'s|the) valuation\b|"
             r"多少钱|金额|估值|订阅费|费用|花费|多少资金|融资(?:额|了多少)|亏损|投资多少|支出"
         ),
     ),
@@ -122,7 +127,7 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
     (
         AnswerType.YES_NO,
         re.compile(
-            r"^(?:is|are|can|does|do|did|will|has|have|could|was|were)\b|是否|能否|吗[？?]?$"
+            r"(?:^|, )(?:is|are|can|does|do|did|will|has|have|could|was|were) |是否|能否|吗[？?]?$"
         ),
     ),
 ]
