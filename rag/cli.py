@@ -57,7 +57,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     for source, reason in ingested.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
     if not ingested.documents:
-        raise CliError(f"no documents found in {', '.join(map(str, sources))}; nothing indexed")
+        raise CliError(
+            f"no documents found in {', '.join(map(str, sources))}; the index at "
+            f"{settings.index_dir} was left as it was"
+        )
     print(_build_summary(report, ingested.skipped))
     return 0
 

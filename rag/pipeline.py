@@ -185,8 +185,11 @@ class Pipeline:
     def build(
         self, sources: list[Path], progress: bool = False
     ) -> tuple[BuildReport, IngestResult]:
-        """Make the index hold exactly the documents of `sources`."""
+        """Make the index hold exactly the documents of `sources`. Sources that yield no document
+        (a typo, an empty folder) change nothing: they must never empty an index."""
         ingested = load_sources(sources)
+        if not ingested.documents:
+            return BuildReport(skipped=ingested.skipped), ingested
         with self._write_lock:
             report = self._writer().apply(ingested.documents, replace_all=True, progress=progress)
             report.skipped = ingested.skipped

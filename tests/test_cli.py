@@ -98,3 +98,26 @@ def test_ask_json_prints_the_ask_response_object(seed_index_dir: Path) -> None:
     assert resp["question"] == MEXICO
     assert len(resp["passages"]) == 3
     assert "total" in resp["timings_ms"]
+
+
+def test_build_from_a_source_with_no_documents_leaves_the_index_as_it_was(
+    index_copy: Path, tmp_path: Path
+) -> None:
+    before = (index_copy / "CURRENT").read_text()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rag.cli",
+            "build",
+            str(tmp_path / "seedz"),
+            "--index",
+            str(index_copy),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 1
+    assert "left as it was" in r.stderr and "Traceback" not in r.stderr
+    assert (index_copy / "CURRENT").read_text() == before
