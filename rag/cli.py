@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clip(text: str, limit: int) -> str:
+    """One line of at most `limit` characters (textwrap.shorten cuts at spaces, which Chinese
+    text does not have, and would drop whole sentences)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _print_answer(resp: dict[str, Any]) -> None:
     if resp["abstained"]:
         print("Not found in the articles (confidence {:.2f}).".format(resp["confidence"]))
@@ -74,12 +80,12 @@ def _print_answer(resp: dict[str, Any]) -> None:
     if resp["citations"]:
         print("\nSources:")
         for c in resp["citations"]:
-            quote = textwrap.shorten(c["quote"], 120, placeholder="…")
+            quote = _clip(c["quote"], 120)
             print(f"  [{c['n']}] {c['doc_id']} [{c['start']}:{c['end']}] {c['title']}")
             print(f"      “{quote}”")
     print("\nPassages:")
     for i, p in enumerate(resp["passages"], 1):
-        snippet = textwrap.shorten(p["text"].replace("\n", " "), 90, placeholder="…")
+        snippet = _clip(p["text"], 60)
         print(f"  {i}. {p['chunk_id']} [{p['start']}:{p['end']}] score {p['score']:.3f}  {snippet}")
 
 

@@ -244,10 +244,12 @@ def _finish(
     if len(body) > MAX_DOCUMENT_CHARS:
         raise IngestError(f"document too long: {len(body)} characters (limit {MAX_DOCUMENT_CHARS})")
     first_line = body.strip().split("\n", 1)[0].strip()
+    # A lead paragraph makes a poor title: keep its first sentence, and at most a line's worth.
+    first_line = re.split(r"(?<=[。！？!?])", first_line, maxsplit=1)[0][:80]
     return Document(
         doc_id=doc_id,
         text=body,
-        title=(title or "").strip() or first_line[:120],
+        title=(title or "").strip() or first_line,
         url=url,
         published=normalise_date(published),
         author=author,
