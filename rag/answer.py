@@ -206,6 +206,40 @@ def _latin(text: str, min_words: int = 1) -> list[SpanCand]:
     return spans
 
 
+_DOTS = "·•・"
+
+
+def _person_spans(text: str) -> list[SpanCand]:
+    """Person names by jieba's `nr` tag. A transliterated name is written with a middle dot
+    ("科尼·伊利") and jieba cuts it into parts: a name takes in the words dots join to it."""
+    words: list[tuple[int, int, str, str]] = []
+    pos = 0
+    for word, flag in pseg.lcut(text):
+        words.append((pos, pos + len(word), word, flag))
+        pos += len(word)
+
+    def han(k: int) -> bool:
+        return 0 <= k < len(words) and bool(re.fullmatch(r"[\u4e00-\u9fff]+", words[k][2]))
+
+    def dot(k: int) -> bool:
+        return 0 <= k < len(words) and words[k][2] in _DOTS
+
+    spans: dict[tuple[int, int], SpanCand] = {}
+    for i, (_, _, _, flag) in enumerate(words):
+        if not flag.startswith("nr"):
+            continue
+        j = i
+        while dot(j + 1) and han(j + 2):
+            j += 2
+        k = i
+        while dot(k - 1) and han(k - 2):
+            k -= 2
+        start, end = words[k][0], words[j][1]
+        if end - start >= 2:
+            spans[(start, end)] = SpanCand(start, end, text[start:end])
+    return list(spans.values())
+
+
 def find_spans(text: str, kind: str) -> list[SpanCand]:
     """Spans of one kind in a sentence (regular expressions for numbers and dates, jieba's
     part-of-speech tags for names, quotes and Latin-script runs for product names)."""
@@ -231,7 +265,7 @@ def find_spans(text: str, kind: str) -> list[SpanCand]:
             spans.append(SpanCand(start, end, s))
         return spans
     if kind == "person":
-        return _pos_spans(text, ("nr",))
+        return _person_spans(text)
     if kind == "latin_person":
         return _latin(text, min_words=2)
     if kind == "org":

@@ -84,6 +84,7 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("行业大模型占比约70%。", "percent", "70%"),
         ("751 家位于中国", "count", "751 家"),
         ("奥维咨询董事合伙人张君毅表示", "person", "张君毅"),
+        ("还有防守端锋科尼·伊利。", "person", "科尼·伊利"),
         ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
     ],
 )
