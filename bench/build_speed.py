@@ -42,6 +42,7 @@ from rag.config import Settings  # noqa: E402
 from rag.embed import Embedder, get_embedder  # noqa: E402
 from rag.lexical import tokenize  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.report import cpu_model  # noqa: E402
 from rag.store import BuildReport  # noqa: E402
 
 XQUAD = Path("/work/shared/benchmarks/xquad/xquad.zh.json")
@@ -62,11 +63,7 @@ class Timed:
 
 
 def machine() -> str:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return f"{os.cpu_count()} cores, {cpu}, load average {load}"
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.report import cpu_model  # noqa: E402
 from rag.store import current_generation  # noqa: E402
 
 GOLD = ROOT / "eval" / "gold" / "seeds.jsonl"
@@ -78,14 +78,7 @@ def row(name: str, values: Sequence[float]) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         load = Path("/proc/loadavg").read_text().split()[:3]
     except OSError:

@@ -36,18 +36,21 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def machine_summary() -> str:
-    """CPU model and cores, OS and Python: enough to tell whether latencies are comparable."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (what platform offers elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_summary() -> str:
+    """CPU model and cores, OS and Python: enough to tell whether latencies are comparable."""
     return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+        f"{cpu_model()}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}"
     )
 
