@@ -320,7 +320,7 @@ class _Cand:
     score: float = 0.0
 
 
-def _idf(index: Index, n_docs: int, df: dict[str, int], tok: str) -> float:
+def _idf(n_docs: int, df: dict[str, int], tok: str) -> float:
     return math.log(1 + (n_docs - df.get(tok, 0) + 0.5) / (df.get(tok, 0) + 0.5))
 
 
@@ -414,7 +414,7 @@ def extract_answer(
         for t in set(c.sent.tokens) & terms.keys():
             df[t] = df.get(t, 0) + 1
     n = len(cands)
-    weights = {t: w * _idf(index, n, df, t) for t, w in terms.items()}
+    weights = {t: w * _idf(n, df, t) for t, w in terms.items()}
     total = sum(weights.values()) or 1.0
     kinds = _TYPE_SPANS.get(qtype, ())
     top_scores = np.array([c.passage_score for c in cands], dtype=np.float64)
