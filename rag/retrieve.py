@@ -150,7 +150,8 @@ class Retriever:
                 candidates[row] = None
         terms = query.terms
         if mode == Mode.HYBRID:
-            terms = {t: w for t, w in terms.items() if t in content_tokens(query.text)}
+            own = set(content_tokens(query.text))
+            terms = {t: w for t, w in terms.items() if t in own}
         lex_all = self.lexical_scores(terms) if mode != Mode.DENSE else None
         if lex_all is not None:
             order = np.argsort(-lex_all)[:pool]

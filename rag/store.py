@@ -17,6 +17,7 @@ mid-build leaves the previous generation live and readers never see a half-writt
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
@@ -190,6 +191,21 @@ class Index:
         finally:
             con.close()
         self.n_chunks = {d: len(rows) for d, rows in self.doc_chunks.items()}
+        # Which sentences lie in each chunk: asked for every candidate chunk of every query, so it
+        # is worked out once here (sentences of a document are stored in text order).
+        self._chunk_sentences: dict[int, list[int]] = {}
+        for doc_id, rows in self.doc_chunks.items():
+            sents = self.doc_sentences.get(doc_id, [])
+            ends = [self.sentences[i].end for i in sents]
+            for row in rows:
+                chunk = self.chunks[row]
+                first = bisect.bisect_right(ends, chunk.start)
+                inside = []
+                for i in sents[first:]:
+                    if self.sentences[i].start >= chunk.end:
+                        break
+                    inside.append(i)
+                self._chunk_sentences[row] = inside
         self.faiss_index = faiss.read_index(str(path / "chunks.faiss"))
         set_search_params(self.faiss_index, IndexKind(m.index_kind))
         self.sentence_vectors = np.load(path / "sentences.npy")
@@ -208,12 +224,7 @@ class Index:
 
     def chunk_sentences(self, row: int) -> list[SentenceRow]:
         """The sentences that lie inside a chunk (what answer extraction reads)."""
-        chunk = self.chunks[row]
-        return [
-            self.sentences[i]
-            for i in self.doc_sentences.get(chunk.doc_id, [])
-            if self.sentences[i].start < chunk.end and self.sentences[i].end > chunk.start
-        ]
+        return [self.sentences[i] for i in self._chunk_sentences.get(row, [])]
 
 
 def current_generation(index_dir: Path) -> Path | None:
