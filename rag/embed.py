@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -53,9 +53,12 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def _batched(
-    texts: Sequence[str], dim: int, encode: object, progress: bool, desc: str
+    texts: Sequence[str],
+    dim: int,
+    encode: Callable[[list[str]], np.ndarray],
+    progress: bool,
+    desc: str,
 ) -> np.ndarray:
-    assert callable(encode)
     out = np.empty((len(texts), dim), dtype=np.float32)
     show = progress and len(texts) >= PROGRESS_MIN_TEXTS
     with tqdm(total=len(texts), desc=desc, unit="text", disable=not show, leave=False) as bar:
