@@ -240,6 +240,82 @@ def _person_spans(text: str) -> list[SpanCand]:
     return list(spans.values())
 
 
+# Word classes that end an enumeration item: verbs (not verbal nouns), prepositions, conjunctions,
+# adverbs, particles, pronouns, localisers, numerals, measure words, times, idioms.
+_ITEM_STOP = ("v", "p", "c", "d", "u", "r", "f", "m", "q", "t", "y", "e", "o", "i", "l", "z")
+_ITEM_JOIN = {"和", "及", "与", "以及", "或"}
+_ITEM_MAX_CHARS = 16
+_NAME_TAGS = ("nr", "ns", "nt", "nz", "eng")
+
+
+def enumerations(text: str) -> list[list[SpanCand]]:
+    """Runs of two or more items written as an enumeration ("字节跳动、腾讯、百度和阿里巴巴"):
+    items separated by "、", the last one possibly joined by 和/及/与. An item is the words next to
+    a separator up to a verb, particle, punctuation or similar boundary (jieba's POS tags)."""
+    words: list[tuple[int, int, str, str]] = []
+    pos = 0
+    for word, flag in pseg.lcut(text):
+        words.append((pos, pos + len(word), word, flag))
+        pos += len(word)
+
+    def nominal(k: int) -> bool:
+        if not 0 <= k < len(words):
+            return False
+        _, _, word, flag = words[k]
+        if word in (" ", "-", ".", "+", "_"):  # inside a Latin name: "Uwem Ukpong", "DeepSeek-V3"
+            return all(
+                0 <= j < len(words) and words[j][2].isascii() and words[j][2].isalnum()
+                for j in (k - 1, k + 1)
+            )
+        if word in _ITEM_JOIN or word == "、" or not word.strip():
+            return False
+        if flag == "x" and not word.isalnum():
+            return False  # punctuation
+        return flag in ("vn", "eng") or not flag.startswith(_ITEM_STOP)
+
+    def item(first: int, step: int) -> tuple[int, int] | None:
+        k, chars = first, 0
+        while nominal(k) and chars + len(words[k][2]) <= _ITEM_MAX_CHARS:
+            chars += len(words[k][2])
+            k += step
+        if k == first:
+            return None
+        lo, hi = sorted((first, k - step))
+        return lo, hi
+
+    runs: list[list[SpanCand]] = []
+    k = 0
+    while k < len(words):
+        if words[k][2] != "、" and words[k][2] not in _ITEM_JOIN:
+            k += 1
+            continue
+        left = item(k - 1, -1)
+        if left is None:
+            k += 1
+            continue
+        bounds = [left]
+        while k < len(words) and words[k][2] in ("、", *_ITEM_JOIN):
+            right = item(k + 1, 1)
+            if right is None:
+                break
+            bounds.append(right)
+            k = right[1] + 1
+        # "A和B" alone is as often two common nouns ("技术和市场") as two names: it counts only
+        # when both items hold a name (a proper-noun tag or Latin script).
+        named = all(
+            any(words[j][3].startswith(_NAME_TAGS) for j in range(a, b + 1)) for a, b in bounds
+        )
+        if len(bounds) >= 3 or (len(bounds) == 2 and (words[bounds[0][1] + 1][2] == "、" or named)):
+            runs.append(
+                [
+                    SpanCand(words[a][0], words[b][1], text[words[a][0] : words[b][1]])
+                    for a, b in bounds
+                ]
+            )
+        k += 1
+    return runs
+
+
 def find_spans(text: str, kind: str) -> list[SpanCand]:
     """Spans of one kind in a sentence (regular expressions for numbers and dates, jieba's
     part-of-speech tags for names, quotes and Latin-script runs for product names)."""
@@ -396,6 +472,24 @@ def _best_span(
     return scored[0][1]
 
 
+def _list_items(text: str, query: Query) -> list[str]:
+    """The items of the sentence's enumeration nearest the question's words, leaving out any
+    enumeration that names something the question itself names (in "which clouds build in Mexico",
+    the list of countries holding Mexico is context, not the answer)."""
+    low = text.lower()
+    qtext = query.text.lower()
+    hits = [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+    best: tuple[float, list[str]] | None = None
+    for run in enumerations(text):
+        if any(s.text.lower() in qtext or set(tokenize(s.text)) <= query.terms.keys() for s in run):
+            continue
+        lo, hi = run[0].start, run[-1].end
+        cost = float(min((max(lo - h, h - hi, 0) for h in hits), default=len(text)))
+        if best is None or cost < best[0]:
+            best = (cost, [s.text for s in run])
+    return best[1] if best else []
+
+
 def extract_answer(
     query: Query, passages: list[Passage], index: Index, settings: AnswerSettings
 ) -> AnswerResult:
@@ -435,8 +529,13 @@ def extract_answer(
         return AnswerResult("", True, confidence, qtype.value)
 
     if qtype == AnswerType.LIST:
-        # Items of a list sit in several sentences, often in several documents: take the next
-        # sentences that score close to the best.
+        items = _list_items(best.sent.text, query)
+        if items:  # the best sentence enumerates the answer
+            answer = "、".join(dict.fromkeys(items))
+            citation = _citation(1, index, best.sent)
+            return AnswerResult(f"{answer} [1]", False, confidence, qtype.value, [citation])
+        # Otherwise the items sit in several sentences, often in several documents: take the
+        # next sentences that score close to the best.
         picked = [best]
         for c in ranked[1:]:
             if len(picked) >= settings.list_max or c.score < best.score - settings.list_gap:

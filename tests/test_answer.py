@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.answer import AnswerType, detect_type, find_spans
+from rag.answer import AnswerType, detect_type, enumerations, find_spans
 from rag.pipeline import Pipeline, QuestionError
 from tests.conftest import MEXICO
 
@@ -110,6 +110,45 @@ def test_typed_questions_return_a_span_of_their_type(
     _assert_citations_exact(seed_pipeline, resp)
     assert re.match(pattern, _answer_text(resp)), resp["answer"]
     assert _answer_text(resp) in resp["citations"][0]["quote"]
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        (
+            "分别位于韩国、马来西亚、菲律宾、泰国和墨西哥。",
+            ["韩国", "马来西亚", "菲律宾", "泰国", "墨西哥"],
+        ),
+        ("随着这一宣布，字节跳动、腾讯和百度等公司迅速跟进。", ["字节跳动", "腾讯", "百度"]),
+        ("还引入了DeepSeek-V3和DeepSeek-R1等模型", ["DeepSeek-V3", "DeepSeek-R1"]),
+        ("包括华为和中兴通讯在内的厂商", ["华为", "中兴通讯"]),
+        ("我们研究技术和市场。", None),  # two common nouns joined by 和 are not a list of names
+    ],
+)
+def test_enumerations_are_split_into_their_items(text: str, items: list[str] | None) -> None:
+    runs = [[s.text for s in run] for run in enumerations(text)]
+    if items is None:
+        assert runs == []
+    else:
+        assert items in runs
+        assert all(text[s.start : s.end] == s.text for run in enumerations(text) for s in run)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "阿里云要在哪些国家投资新建数据中心？",
+        "Which countries will Alibaba Cloud build new data centres in?",
+    ],
+)
+def test_list_question_answers_with_the_enumerated_items_each_in_the_cited_quote(
+    seed_pipeline: Pipeline, question: str
+) -> None:
+    resp = seed_pipeline.ask(question)
+    _assert_citations_exact(seed_pipeline, resp)
+    items = _answer_text(resp).split("、")
+    assert {"韩国", "墨西哥"} <= set(items), resp["answer"]
+    assert all(item in resp["citations"][0]["quote"] for item in items)
 
 
 def test_out_of_corpus_question_abstains_but_returns_passages(seed_pipeline: Pipeline) -> None:
