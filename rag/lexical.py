@@ -70,6 +70,14 @@ def tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
     return tokens
 
 
+def han_bigrams(text: str) -> frozenset[str]:
+    """Pairs of adjacent Chinese characters. They match a paraphrase that jieba cuts differently
+    from the text ("擒杀" in "五次擒杀" and "拿下5次擒杀"), which whole-word overlap misses."""
+    return frozenset(
+        run[i : i + 2] for run in _HAN.findall(text.lower()) for i in range(len(run) - 1)
+    )
+
+
 def content_tokens(text: str) -> list[str]:
     """Tokens without stopwords, for counting overlaps."""
     return tokenize(text, keep_stopwords=False)

@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +41,7 @@ import numpy as np
 from rag.ann import IndexKind, build_index, choose_kind, remove_ids, set_search_params
 from rag.chunk import ChunkSettings, chunk_document, split_sentences
 from rag.embed import Embedder, EmbeddingCache
-from rag.lexical import tokenize
+from rag.lexical import han_bigrams, tokenize
 from rag.types import Chunk, Document, Sentence
 
 FORMAT_VERSION = 1
@@ -92,6 +93,10 @@ class SentenceRow:
     end: int
     text: str
     tokens: tuple[str, ...]
+
+    @cached_property
+    def bigrams(self) -> frozenset[str]:
+        return han_bigrams(self.text)
 
 
 @dataclass
