@@ -10,8 +10,7 @@ No reader model exists offline, so the answer is built from evidence we can comp
 1. The question's expected answer type (`detect_type`, English and Chinese cue words).
 2. Candidate sentences from the top passages, scored by dense similarity (sentence vectors made at
    index time), idf-weighted overlap with the question's words (and Chinese character pairs) and
-   their translations, the
-   passage's retrieval score, and whether the sentence holds a span of the expected type.
+   their translations, and the passage's retrieval score.
 3. Where a type is known, the span of that type nearest to the question's words in the best
    sentence (dates, numbers with units, money, percentages, people, organisations, places,
    quoted or Latin-script names); list questions collect the best sentences across documents;
