@@ -17,7 +17,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,12 @@ class Pipeline:
             ],
             "answer_type": result.answer_type,
             "lang": query.lang,
+            # What the confidence was computed from, so an abstention can be understood.
+            "evidence": (
+                {k: round(v, 4) for k, v in asdict(result.evidence).items()}
+                if result.evidence
+                else None
+            ),
         }
         timings["total"] = (time.perf_counter() - started) * 1000
         response["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}

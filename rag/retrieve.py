@@ -152,8 +152,10 @@ class Retriever:
         if mode == Mode.HYBRID:
             own = set(content_tokens(query.text))
             terms = {t: w for t, w in terms.items() if t in own}
-        lex_all = self.lexical_scores(terms) if mode != Mode.DENSE else None
-        if lex_all is not None:
+        # Scored in every mode: each passage reports both legs, and the answer's confidence reads
+        # the lexical evidence even when dense alone ranks.
+        lex_all = self.lexical_scores(terms)
+        if mode != Mode.DENSE:
             order = np.argsort(-lex_all)[:pool]
             for i in order:
                 if lex_all[i] > 0:
@@ -167,7 +169,7 @@ class Retriever:
             w = self.settings.sentence_weight
             dense = (1 - w) * dense + w * best
         pos = np.searchsorted(self._rows, rows)
-        lexical = lex_all[pos] if lex_all is not None else np.zeros(len(rows), np.float32)
+        lexical = lex_all[pos]
         if mode == Mode.DENSE:
             fused = dense.astype(np.float64)
         elif mode == Mode.BM25:
