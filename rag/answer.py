@@ -56,7 +56,8 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
         AnswerType.PERCENTAGE,
         re.compile(
             r"percent|percentage|what share|what proportion|by how much did|"
-            r"比例|百分之|占比|百分比|几成|提升多少|增长多少|下降多少|提高多少"
+            r"how much did .{0,60}\b(?:grow|increase|rise|fall|drop|decline|shrink)|"
+            r"比例|百分之|占比|百分比|几成|同比|(?:提升|增长|增加|减少|下降|提高|上涨|涨|跌)了?多少"
         ),
     ),
     (
@@ -336,6 +337,8 @@ def find_spans(text: str, kind: str) -> list[SpanCand]:
                 continue  # part of a date: "6月" is a month, not a count
             if kind == "count" and not re.search(r"\d", s) and len(s) < 2:
                 continue  # a lone "一" is a word, not a quantity
+            if kind == "count" and text[end : end + 1] in ("%", "％"):
+                continue  # "126%" is a percentage, not a count of 126
             if kind == "count" and s.endswith("月"):
                 continue  # "6 月份", "两月": months name a time, and "when" handles those
             spans.append(SpanCand(start, end, s))
@@ -447,7 +450,8 @@ def _candidates(passages: list[Passage], index: Index, read_k: int) -> list[_Can
     return cands
 
 
-_QNUM = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# A number of the question's own: not the digits of a name ("R1", "GPT-4", "MWC2024").
+_QNUM = re.compile(r"(?<![A-Za-z\d-])\d[\d,]*(?:\.\d+)?")
 _YEAR = re.compile(r"^(?:19|20)\d{2}\s?年?$")
 
 
@@ -471,7 +475,7 @@ def _best_span(
     for kind_rank, kind in enumerate(kinds):
         for span in find_spans(text, kind):
             span_toks = set(tokenize(span.text))
-            if span_toks and span_toks <= qterms:
+            if span_toks and span_toks <= qterms or span.text.lower() in question.lower():
                 continue  # the question already says it; it is not the answer
             nums = {n.replace(",", "") for n in _QNUM.findall(span.text)}
             if nums and nums <= qnums:
@@ -485,6 +489,8 @@ def _best_span(
                     cost += 30
                 if not re.search(r"[^\d.,\s]", span.text):
                     cost += 10  # a bare number is a weaker answer than one with its unit
+                if span.text.startswith("第") and not re.search(r"第几|排第|rank|place", question):
+                    cost += 30  # an ordinal ("第一批") names an order, not a quantity
             scored.append((cost, span))
     scored.sort(key=lambda cs: cs[0])
     if not scored:

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from rag.answer import AnswerType, detect_type, enumerations, find_spans
+from rag.answer import AnswerType, _best_span, detect_type, enumerations, find_spans
 from rag.pipeline import Pipeline, QuestionError
+from rag.store import SentenceRow
 from tests.conftest import MEXICO
 
 
@@ -56,6 +57,8 @@ def test_mexico_question_in_chinese_cites_both_clouds(seed_pipeline: Pipeline) -
         ("华为计划投资多少钱？", AnswerType.HOW_MUCH),
         ("What percentage of customers still use on-premises deployment?", AnswerType.PERCENTAGE),
         ("行业大模型占多大比例？", AnswerType.PERCENTAGE),
+        ("How much did spending on apps grow in 2023?", AnswerType.PERCENTAGE),
+        ("销售额同比涨了多少？", AnswerType.PERCENTAGE),
         ("Who founded Fotor?", AnswerType.WHO),
         ("谁创立了Fotor？", AnswerType.WHO),
         ("Which company makes Talkie?", AnswerType.WHICH_COMPANY),
@@ -89,6 +92,17 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
 )
 def test_typed_spans_are_found(text: str, kind: str, span: str) -> None:
     assert span in [s.text for s in find_spans(text, kind)]
+
+
+def test_a_number_of_a_percentage_is_not_a_count() -> None:
+    assert [s.text for s in find_spans("销售额同比增长126%，卖出3万台。", "count")] == ["3万台"]
+
+
+def test_digits_inside_a_name_in_the_question_do_not_rule_out_a_count() -> None:
+    sent = SentenceRow(0, "d", 0, 20, "发售首日，第一批的1万台机子就迅速售罄。", ())
+    question = "Rabbit R1发售当天，首批多少台很快卖光了？"
+    span = _best_span(sent, ("count",), {"发售", "首批"}, question, margin=15.0)
+    assert span is not None and span.text == "1万台"  # not skipped for the "1" of "R1"
 
 
 @pytest.mark.parametrize(
