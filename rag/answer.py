@@ -566,7 +566,18 @@ def extract_answer(
             + settings.w_bigram * bigram
             + settings.w_passage * (c.passage_score - top_scores.min()) / span_
         )
+    # A sentence that only repeats the question's words (a heading "Rabbit R1" for a question
+    # about the Rabbit R1) cannot hold its answer, however well it matches.
+    question = query.text.lower()
+    echoes = [
+        c.sent.text.lower() in question
+        or set(t for t in c.sent.tokens if t not in STOPWORDS) <= query.terms.keys()
+        for c in cands
+    ]
     ranked = sorted(cands, key=lambda c: -c.score)
+    if not all(echoes):
+        echoing = {id(c) for c, e in zip(cands, echoes, strict=True) if e}
+        ranked = [c for c in ranked if id(c) not in echoing]
     best = ranked[0]
     evidence = _evidence(best, passages, qtype)
     confidence = evidence.confidence(
