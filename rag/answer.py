@@ -235,6 +235,10 @@ def _person_spans(text: str) -> list[SpanCand]:
         k = i
         while dot(k - 1) and han(k - 2):
             k -= 2
+        # jieba sometimes leaves a name's last character as a word of its own ("藤野逸" + "郎"),
+        # tagged as a name or noun morpheme.
+        if han(j + 1) and len(words[j + 1][2]) == 1 and words[j + 1][3] in ("ng", "nr", "nrfg"):
+            j += 1
         start, end = words[k][0], words[j][1]
         if end - start >= 2:
             spans[(start, end)] = SpanCand(start, end, text[start:end])

@@ -87,6 +87,7 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("751 家位于中国", "count", "751 家"),
         ("奥维咨询董事合伙人张君毅表示", "person", "张君毅"),
         ("还有防守端锋科尼·伊利。", "person", "科尼·伊利"),
+        ("日经新闻记者藤野逸郎报道", "person", "藤野逸郎"),
         ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
     ],
 )
