@@ -156,7 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--index", metavar="DIR")
     e.add_argument("--json", metavar="OUT", help="write the metrics as JSON to OUT")
     e.add_argument("--report", metavar="DIR", help="write a Markdown report with plots to DIR")
-    e.add_argument("--split", help="only questions of this split (dev or test)")
+    e.add_argument(
+        "--split",
+        help="only questions of this split: dev or test (for --squad, the first or second half "
+        "of the articles)",
+    )
     e.add_argument(
         "--config",
         action="append",

@@ -422,9 +422,20 @@ def _read_squad(path: Path) -> tuple[list[dict[str, Any]], bytes]:
     return data, raw
 
 
-def load_squad(path: Path, questions: Path | None = None, limit: int | None = None) -> SquadCorpus:
+SQUAD_SPLITS = ("dev", "test")
+
+
+def load_squad(
+    path: Path, questions: Path | None = None, limit: int | None = None, split: str | None = None
+) -> SquadCorpus:
     """Paragraphs as documents and the questions in file order (the first `limit` of them);
-    with `questions`, the question text comes from that parallel file, matched by `id`."""
+    with `questions`, the question text comes from that parallel file, matched by `id`. A split
+    asks only the questions of the first half of the articles ("dev", for tuning) or of the
+    second half ("test", held out); every paragraph is indexed either way."""
+    if split is not None and split not in SQUAD_SPLITS:
+        raise EvalError(
+            f"--split for a SQuAD file is one of {', '.join(SQUAD_SPLITS)}, not {split!r}"
+        )
     data, raw = _read_squad(path)
     asked: dict[str, str] | None = None
     if questions is not None:
@@ -438,8 +449,9 @@ def load_squad(path: Path, questions: Path | None = None, limit: int | None = No
     documents: list[dict[str, str]] = []
     items: list[SquadQuestion] = []
     seen: set[str] = set()
-    for article in data:
+    for a, article in enumerate(data):
         title = str(article.get("title", "untitled"))
+        asking = split is None or (a < len(data) // 2) == (split == "dev")
         for n, para in enumerate(article["paragraphs"]):
             doc_id = paragraph_id(title, n)
             while doc_id in seen:  # two articles with one title: keep the ids apart
@@ -449,9 +461,9 @@ def load_squad(path: Path, questions: Path | None = None, limit: int | None = No
             for qa in para["qas"]:
                 qid = str(qa["id"])
                 text = asked.get(qid) if asked is not None else str(qa["question"])
-                if text is None:
+                if text is None or not asking:
                     continue
-                golds = [str(a["text"]) for a in qa.get("answers", [])]
+                golds = [str(g["text"]) for g in qa.get("answers", [])]
                 items.append(SquadQuestion(qid, text, doc_id, golds))
     if not items:
         raise EvalError(
@@ -657,7 +669,7 @@ def _run_gold(args: argparse.Namespace, settings: Settings) -> tuple[RunInfo, li
 def _run_squad(args: argparse.Namespace, settings: Settings) -> tuple[RunInfo, list[SquadRun]]:
     path = Path(args.squad)
     questions = Path(args.questions) if args.questions else None
-    corpus = load_squad(path, questions, args.limit)
+    corpus = load_squad(path, questions, args.limit, args.split)
     pipe = open_squad_pipeline(corpus, settings, Path(args.index) if args.index else None)
     modes = _modes(args, pipe.retrieve_settings.mode)
     asked = f" with the questions of {questions.name}" if questions else ""
@@ -669,6 +681,9 @@ def _run_squad(args: argparse.Namespace, settings: Settings) -> tuple[RunInfo, l
         pipe,
         modes,
     )
+    if args.split:
+        half = "first" if args.split == "dev" else "second"
+        info.notes.append(f"split {args.split}: the questions of the {half} half of the articles")
     info.notes.append(
         f"{len(corpus.documents)} paragraphs indexed (one document each), "
         f"{len(corpus.questions)} questions asked with top_k={SQUAD_TOP_K}; R@k and MRR count "

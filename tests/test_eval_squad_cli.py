@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from rag.evaluate import EvalError, load_squad
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PARAGRAPHS = {
@@ -72,3 +76,14 @@ def test_rag_eval_squad_runs_end_to_end_and_writes_the_contract_metrics(tmp_path
         "Alibaba_Cloud#0",
     }
     assert list((tmp_path / "cache" / "squad").iterdir())  # the index went to the cache folder
+
+
+def test_squad_splits_ask_each_half_of_the_articles_over_all_paragraphs(tmp_path: Path) -> None:
+    squad = tmp_path / "tiny.json"
+    squad.write_text(json.dumps(tiny_squad(), ensure_ascii=False), encoding="utf-8")
+    dev, test = load_squad(squad, split="dev"), load_squad(squad, split="test")
+    assert [q.id for q in dev.questions] == ["q1", "q2", "q3"]  # the first of two articles
+    assert [q.id for q in test.questions] == ["q4"]
+    assert dev.documents == test.documents == load_squad(squad).documents
+    with pytest.raises(EvalError, match="dev, test"):
+        load_squad(squad, split="train")
