@@ -59,6 +59,8 @@ def test_mexico_question_in_chinese_cites_both_clouds(seed_pipeline: Pipeline) -
         ("行业大模型占多大比例？", AnswerType.PERCENTAGE),
         ("How much did spending on apps grow in 2023?", AnswerType.PERCENTAGE),
         ("销售额同比涨了多少？", AnswerType.PERCENTAGE),
+        ("What was the company's revenue in 2023?", AnswerType.HOW_MUCH),
+        ("模型的参数量有多大？", AnswerType.HOW_MANY),
         ("Who founded Fotor?", AnswerType.WHO),
         ("谁创立了Fotor？", AnswerType.WHO),
         ("Which company makes Talkie?", AnswerType.WHICH_COMPANY),
