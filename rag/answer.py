@@ -187,13 +187,21 @@ class SpanCand:
     text: str
 
 
-def _pos_spans(text: str, tags: tuple[str, ...]) -> list[SpanCand]:
-    out, pos = [], 0
+def _tagged(text: str) -> list[tuple[int, int, str, str]]:
+    """jieba's words of the text with their offsets and part-of-speech tags."""
+    words, pos = [], 0
     for word, flag in pseg.lcut(text):
-        if any(flag.startswith(t) for t in tags) and len(word.strip()) >= 2:
-            out.append(SpanCand(pos, pos + len(word), word))
+        words.append((pos, pos + len(word), word, flag))
         pos += len(word)
-    return out
+    return words
+
+
+def _pos_spans(text: str, tags: tuple[str, ...]) -> list[SpanCand]:
+    return [
+        SpanCand(start, end, word)
+        for start, end, word, flag in _tagged(text)
+        if any(flag.startswith(t) for t in tags) and len(word.strip()) >= 2
+    ]
 
 
 def _latin(text: str, min_words: int = 1) -> list[SpanCand]:
@@ -214,11 +222,7 @@ _DOTS = "·•・"
 def _person_spans(text: str) -> list[SpanCand]:
     """Person names by jieba's `nr` tag. A transliterated name is written with a middle dot
     ("科尼·伊利") and jieba cuts it into parts: a name takes in the words dots join to it."""
-    words: list[tuple[int, int, str, str]] = []
-    pos = 0
-    for word, flag in pseg.lcut(text):
-        words.append((pos, pos + len(word), word, flag))
-        pos += len(word)
+    words = _tagged(text)
 
     def han(k: int) -> bool:
         return 0 <= k < len(words) and bool(re.fullmatch(r"[\u4e00-\u9fff]+", words[k][2]))
@@ -258,11 +262,7 @@ def enumerations(text: str) -> list[list[SpanCand]]:
     """Runs of two or more items written as an enumeration ("字节跳动、腾讯、百度和阿里巴巴"):
     items separated by "、", the last one possibly joined by 和/及/与. An item is the words next to
     a separator up to a verb, particle, punctuation or similar boundary (jieba's POS tags)."""
-    words: list[tuple[int, int, str, str]] = []
-    pos = 0
-    for word, flag in pseg.lcut(text):
-        words.append((pos, pos + len(word), word, flag))
-        pos += len(word)
+    words = _tagged(text)
 
     def nominal(k: int) -> bool:
         if not 0 <= k < len(words):
