@@ -27,7 +27,7 @@ from rag.embed import Embedder
 from rag.lexical import content_tokens, tokenize
 from rag.store import Index
 from rag.translate import Dictionary
-from rag.types import Passage
+from rag.types import Document, Passage
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
@@ -65,6 +65,11 @@ class RetrieveSettings:
     # matches one sentence, and a chunk vector averages that sentence with its neighbours.
     # 0.7 lifted seeds-dev hit@1 0.85 -> 0.97 and XQuAD en->zh R@1 0.83 -> 0.86.
     sentence_weight: float = 0.7
+    # Weight of BM25 over each chunk's document fields (title, and the names in its source URL's
+    # host: "36kr" of www.36kr.com), next to the chunk's own BM25. Questions name their source
+    # ("according to 36Kr's outlook"). 0.5 lifted seeds-dev hit@5 0.978 -> 0.989 and left XQuAD's
+    # dev articles where they were (0.25, 0.5, 1.0 tried).
+    field_weight: float = 0.5
 
 
 def language(text: str) -> str:
@@ -102,6 +107,25 @@ def lexical_query(question: str, vector: np.ndarray, dictionary: Dictionary | No
     return Query(question, lang, vector, terms)
 
 
+def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
+    model = bm25s.BM25()
+    model.index([tokens or [""] for tokens in corpus], show_progress=False)
+    return model
+
+
+# Parts of a host name that name no source.
+_HOST_NOISE = frozenset(
+    ["www", "com", "cn", "net", "org", "co", "io", "uk", "jp", "de", "fr", "m", "html"]
+)
+
+
+def _field_tokens(doc: Document) -> list[str]:
+    """A document's title words and the names in its source URL's host."""
+    host = re.match(r"[a-z]+://([^/:?#]+)", (doc.url or "").lower())
+    names = [w for w in re.split(r"[^a-z0-9]+", host.group(1)) if w] if host else []
+    return tokenize(doc.title or "") + [w for w in names if w not in _HOST_NOISE]
+
+
 def _zscore(x: np.ndarray) -> np.ndarray:
     if x.size == 0:
         return x
@@ -117,20 +141,27 @@ class Retriever:
         self.settings = settings or RetrieveSettings()
         self._rows = np.array(sorted(index.chunks), dtype=np.int64)
         self._bm25: bm25s.BM25 | None = None
+        self._fields: bm25s.BM25 | None = None
         if len(self._rows):
-            self._bm25 = bm25s.BM25()
-            corpus = [list(index.chunks[int(r)].tokens) or [""] for r in self._rows]
-            self._bm25.index(corpus, show_progress=False)
+            self._bm25 = _bm25([list(index.chunks[int(r)].tokens) for r in self._rows])
+            docs = sorted(index.documents)
+            self._fields = _bm25([_field_tokens(index.documents[d]) for d in docs])
+            position = {d: i for i, d in enumerate(docs)}
+            self._chunk_doc = np.array([position[index.chunks[int(r)].doc_id] for r in self._rows])
 
     def lexical_scores(self, terms: dict[str, float]) -> np.ndarray:
-        """Weighted BM25 of every chunk (aligned with the sorted chunk rows)."""
+        """Weighted BM25 of every chunk (aligned with the sorted chunk rows), plus that of its
+        document's fields."""
         scores = np.zeros(len(self._rows), dtype=np.float32)
-        if self._bm25 is None:
+        if self._bm25 is None or self._fields is None:
             return scores
+        fields = np.zeros(len(self.index.documents), dtype=np.float32)
         for tok, weight in terms.items():
             if tok in self._bm25.vocab_dict:
                 scores += weight * self._bm25.get_scores([tok])
-        return scores
+            if tok in self._fields.vocab_dict:
+                fields += weight * self._fields.get_scores([tok])
+        return scores + self.settings.field_weight * fields[self._chunk_doc]
 
     def _best_sentence(self, row: int, vector: np.ndarray) -> float:
         sents = self.index.chunk_sentences(row)
