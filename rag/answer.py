@@ -159,10 +159,13 @@ _MEASURE = (
 )
 _SPAN_PATTERNS: dict[str, re.Pattern[str]] = {
     "date": re.compile(
+        r"(?:在|从)?(?:1\d|20)\d{2}\s?年?\s?(?:到|至|-|–)\s?(?:1\d|20)\d{2}\s?年(?:间)?|"
+        r"\d{1,2}\s?世纪\s?\d0\s?年代|"
+        r"(?:1\d|20)\d{2}\s?年\s?(?:春|夏|秋|冬)(?:天|季)?|"
         r"(?:(?:1\d|20)\d{2}\s?年\s?)?\d{1,2}\s?月\s?\d{1,2}\s?日|"
         r"(?:1\d|20)\d{2}\s?年\s?\d{1,2}\s?月(?:初|底|中旬|上旬|下旬)?|"
         r"(?:去年|今年|明年|同年)\s?\d{1,2}\s?月(?:初|底)?|"
-        r"(?:1\d|20)\d{2}\s?年(?:代|初|末|底|年中|上半年|下半年)?|"
+        r"(?:1\d|20)\d{2}\s?年(?:代|初|末|底|年中|上半年|下半年|起|以来)?|"
         r"\d{1,2}\s?世纪(?:初|末|中叶)?|"
         r"\d{1,2}\s?月(?:初|底|中旬|上旬|下旬)|(?:1\d|20)\d{2}-\d{2}-\d{2}"
     ),
@@ -207,6 +210,20 @@ def _tagged(text: str) -> list[tuple[int, int, str, str]]:
         words.append((pos, pos + len(word), word, flag))
         pos += len(word)
     return words
+
+
+def _place_spans(text: str) -> list[SpanCand]:
+    """Place names by jieba's `ns` tag, with the noun that makes a place of them ("纽约" +
+    "酒店", "伦敦" + "世博会")."""
+    words = _tagged(text)
+    spans = []
+    for i, (start, end, word, flag) in enumerate(words):
+        if not flag.startswith("ns") or len(word.strip()) < 2:
+            continue
+        if i + 1 < len(words) and words[i + 1][3] in ("n", "nz") and len(words[i + 1][2]) <= 4:
+            end = words[i + 1][1]
+        spans.append(SpanCand(start, end, text[start:end]))
+    return spans
 
 
 def _pos_spans(text: str, tags: tuple[str, ...]) -> list[SpanCand]:
@@ -371,7 +388,7 @@ def find_spans(text: str, kind: str) -> list[SpanCand]:
     if kind == "latin":
         return _latin(text)
     if kind == "place":
-        return _pos_spans(text, ("ns",))
+        return _place_spans(text)
     if kind == "quoted":
         return [SpanCand(m.start(1), m.end(1), m.group(1)) for m in _QUOTED.finditer(text)]
     return []
