@@ -19,7 +19,8 @@ if [ "$what" = all ] || [ "$what" = seeds ]; then
   "${RAG[@]}" eval --gold eval/gold/seeds.jsonl --split test --report eval/reports/seeds-test
 fi
 if [ "$what" = all ] || [ "$what" = xquad ]; then
-  "${RAG[@]}" eval --squad "$XQUAD/xquad.zh.json" --report eval/reports/xquad-zh-zh
+  ABLATION=(--config dense --config bm25 --config hybrid --config hybrid+dict)
+  "${RAG[@]}" eval --squad "$XQUAD/xquad.zh.json" "${ABLATION[@]}" --report eval/reports/xquad-zh-zh
   "${RAG[@]}" eval --squad "$XQUAD/xquad.zh.json" --questions "$XQUAD/xquad.en.json" \
-    --report eval/reports/xquad-en-zh
+    "${ABLATION[@]}" --report eval/reports/xquad-en-zh
 fi
