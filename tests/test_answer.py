@@ -122,9 +122,18 @@ def test_digits_inside_a_name_in_the_question_do_not_rule_out_a_count() -> None:
         ("科大讯飞新加坡办公室是哪一天开业的？", r"^\d{1,2}月\d{1,2}日$"),
         ("When did iFlytek's Singapore office open?", r"^\d{1,2}月\d{1,2}日$"),
         ("1到6月科大讯飞最多亏损了多少钱？", r"^\d+(\.\d+)?亿元$"),
+        (
+            "How much will Huawei invest to speed up the region's intelligent transformation?",
+            r"^\d+(\.\d+)? ?亿美元$",
+        ),
         ("How many large language models did China have by the end of March?", r"^\d+ ?个$"),
         ("全球仍在使用本地部署的客户大约占多大比例？", r"^(?:约|大约)?\d+%$"),
+        (
+            "What percentage of customers worldwide still use on-premises deployment?",
+            r"^(?:约|大约)?\d+%$",
+        ),
         ("奥维咨询的董事合伙人是谁？", r"^[\u4e00-\u9fff]{2,4}$"),
+        ("Who is the CEO of NetEase Youdao?", r"^[\u4e00-\u9fff]{2,4}$"),
     ],
 )
 def test_typed_questions_return_a_span_of_their_type(
