@@ -554,6 +554,71 @@ def _list_items(text: str, query: Query) -> list[str]:
     return best[1] if best else []
 
 
+# What a list question lists, by the first of these words it uses ("哪些云厂商" lists companies).
+_LIST_KINDS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "org",
+        re.compile(
+            r"compan|cloud|provider|firm|vendor|maker|giant|start-?up|unicorn|厂商|公司|企业|巨头|云|独角兽"
+        ),
+    ),
+    (
+        "place",
+        re.compile(r"countr|region|market|cit(?:y|ies)|location|place|area|国家|地区|城市|市场"),
+    ),
+    ("name", re.compile(r"\bapps?\b|product|model|project|tool|应用|产品|模型|项目|工具")),
+]
+_ORG_START = ("nt", "nz", "nrt", "nr", "eng")
+_ORG_MAX_CHARS = 6
+
+
+def _list_kind(question: str) -> str | None:
+    q = question.lower()
+    found = [(m.start(), kind) for kind, p in _LIST_KINDS if (m := p.search(q))]
+    return min(found)[1] if found else None
+
+
+def _org_phrases(text: str) -> list[SpanCand]:
+    """Company-like names: a proper noun (or Latin word) with the nouns that follow it, up to six
+    characters ("亚马逊" + "云" + "科技", "微软" + "Azure")."""
+    words = _tagged(text)
+    spans = []
+    for i, (start, _, word, flag) in enumerate(words):
+        if not flag.startswith(_ORG_START) or (len(word) < 2 and flag != "eng"):
+            continue
+        if flag == "eng" and word.isupper() and len(word) <= 4:
+            continue  # an acronym ("AI") starts a phrase, not a name
+        j = i + 1
+        while (
+            j < len(words)
+            and words[j][3].startswith(("n", "eng"))
+            and words[j][1] - start <= _ORG_MAX_CHARS
+        ):
+            j += 1
+        spans.append(SpanCand(start, words[j - 1][1], text[start : words[j - 1][1]]))
+    return spans
+
+
+def _list_item(text: str, kind: str, query: Query) -> str | None:
+    """The one item of `kind` the sentence gives: the nearest to the question's words that the
+    question does not name itself."""
+    spans = {
+        "org": _org_phrases,
+        "place": _place_spans,
+        "name": lambda t: find_spans(t, "latin") + find_spans(t, "quoted"),
+    }[kind](text)
+    low, qtext = text.lower(), query.text.lower()
+    hits = [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+    best: tuple[float, str] | None = None
+    for span in spans:
+        if span.text.lower() in qtext or set(tokenize(span.text)) <= query.terms.keys():
+            continue
+        cost = float(min((max(span.start - h, h - span.end, 0) for h in hits), default=len(text)))
+        if best is None or cost < best[0]:
+            best = (cost, span.text)
+    return best[1] if best else None
+
+
 def extract_answer(
     query: Query, passages: list[Passage], index: Index, settings: AnswerSettings
 ) -> AnswerResult:
@@ -638,8 +703,27 @@ def extract_answer(
                 break
             if all(c.sent.text != p.sent.text for p in picked):
                 picked.append(c)
-        parts: list[str] = []
-        citations: list[dict[str, Any]] = []
+        # When two or more of them hold the question's rarest word (its anchor: "Mexico") and each
+        # names one item of the kind asked for ("clouds"), the list is those items, each cited.
+        kind = _list_kind(query.text)
+        anchor = max(df, key=lambda t: weights[t], default=None)  # among words the text holds
+        about = [c for c in picked if anchor in c.sent.tokens]
+        found = [_list_item(c.sent.text, kind, query) for c in about] if kind else []
+        if len(found) >= 2 and all(found):
+            parts: list[str] = []
+            citations: list[dict[str, Any]] = []
+            for c, item in zip(about, found, strict=True):
+                assert item is not None
+                if any(item in p or p.split(" [")[0] in item for p in parts):
+                    continue
+                n = len(citations) + 1
+                parts.append(f"{item} [{n}]")
+                citations.append(_citation(n, index, c.sent))
+            return AnswerResult(
+                "；".join(parts), False, confidence, qtype.value, citations, evidence
+            )
+        parts = []
+        citations = []
         length = 0
         for i, c in enumerate(picked, 1):
             if length + len(c.sent.text) > settings.max_answer_chars - 20 and parts:

@@ -40,6 +40,20 @@ def test_mexico_question_names_both_clouds_each_cited_to_a_document_saying_so(
     assert len(_answer_text(resp)) <= 300
 
 
+def test_mexico_question_lists_the_clouds_as_items_each_cited_to_its_sentence(
+    seed_pipeline: Pipeline,
+) -> None:
+    resp = seed_pipeline.ask(MEXICO)
+    pieces = [p.strip() for p in resp["answer"].split("；")]
+    quotes = {c["n"]: c["quote"] for c in resp["citations"]}
+    for piece in pieces:
+        m = re.fullmatch(r"(.+?) \[(\d+)\]", piece)
+        assert m, piece
+        item, n = m.group(1), int(m.group(2))
+        assert len(item) <= 10 and item in quotes[n], (item, quotes[n])  # a span, not a sentence
+    assert {"亚马逊云科技", "阿里云"} <= {re.sub(r" \[\d+\]", "", p) for p in pieces}
+
+
 def test_mexico_question_in_chinese_cites_both_clouds(seed_pipeline: Pipeline) -> None:
     resp = seed_pipeline.ask("哪些云厂商要在墨西哥建设数据中心？")
     _assert_citations_exact(seed_pipeline, resp)
