@@ -536,19 +536,32 @@ def _best_span(
     return scored[0][1]
 
 
+def _term_hits(text: str, query: Query) -> list[int]:
+    """Where the question's words (of two characters or more) occur in the text."""
+    low = text.lower()
+    return [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+
+
+def _gap(start: int, end: int, hits: list[int], default: int) -> float:
+    """Characters between the span and the nearest hit (0 when a hit is inside it)."""
+    return float(min((max(start - h, h - end, 0) for h in hits), default=default))
+
+
+def _named_by(item: str, query: Query) -> bool:
+    """The question itself names this item, so it is not an answer to it."""
+    return item.lower() in query.text.lower() or set(tokenize(item)) <= query.terms.keys()
+
+
 def _list_items(text: str, query: Query) -> list[str]:
     """The items of the sentence's enumeration nearest the question's words, leaving out any
     enumeration that names something the question itself names (in "which clouds build in Mexico",
     the list of countries holding Mexico is context, not the answer)."""
-    low = text.lower()
-    qtext = query.text.lower()
-    hits = [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+    hits = _term_hits(text, query)
     best: tuple[float, list[str]] | None = None
     for run in enumerations(text):
-        if any(s.text.lower() in qtext or set(tokenize(s.text)) <= query.terms.keys() for s in run):
+        if any(_named_by(s.text, query) for s in run):
             continue
-        lo, hi = run[0].start, run[-1].end
-        cost = float(min((max(lo - h, h - hi, 0) for h in hits), default=len(text)))
+        cost = _gap(run[0].start, run[-1].end, hits, len(text))
         if best is None or cost < best[0]:
             best = (cost, [s.text for s in run])
     return best[1] if best else []
@@ -607,13 +620,12 @@ def _list_item(text: str, kind: str, query: Query) -> str | None:
         "place": _place_spans,
         "name": lambda t: find_spans(t, "latin") + find_spans(t, "quoted"),
     }[kind](text)
-    low, qtext = text.lower(), query.text.lower()
-    hits = [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+    hits = _term_hits(text, query)
     best: tuple[float, str] | None = None
     for span in spans:
-        if span.text.lower() in qtext or set(tokenize(span.text)) <= query.terms.keys():
+        if _named_by(span.text, query):
             continue
-        cost = float(min((max(span.start - h, h - span.end, 0) for h in hits), default=len(text)))
+        cost = _gap(span.start, span.end, hits, len(text))
         if best is None or cost < best[0]:
             best = (cost, span.text)
     return best[1] if best else None
