@@ -497,21 +497,36 @@ def _unit_of(question: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _term_hits(text: str, query: Query) -> list[int]:
+    """Where the question's words (of two characters or more) occur in the text."""
+    low = text.lower()
+    return [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+
+
+def _gap(start: int, end: int, hits: list[int], default: int) -> float:
+    """Characters between the span and the nearest hit (0 when a hit is inside it)."""
+    return float(min((max(start - h, h - end, 0) for h in hits), default=default))
+
+
+def _named_by(item: str, query: Query) -> bool:
+    """The question itself names this item, so it is not an answer to it."""
+    tokens = set(tokenize(item))
+    return item.lower() in query.text.lower() or bool(tokens) and tokens <= query.terms.keys()
+
+
 def _best_span(
-    sent: SentenceRow, kinds: tuple[str, ...], qterms: set[str], question: str, margin: float
+    sent: SentenceRow, kinds: tuple[str, ...], query: Query, margin: float
 ) -> SpanCand | None:
     """The typed span nearest to the question's words in the sentence, not itself asked about;
     None when another span fits about as well (within `margin` of the cost)."""
-    text = sent.text
-    low = text.lower()
-    hits = [m.start() for t in qterms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
+    text, question = sent.text, query.text
+    hits = _term_hits(text, query)
     qnums = {n.replace(",", "") for n in _QNUM.findall(question)}
     unit = _unit_of(question)
     scored: list[tuple[float, SpanCand]] = []
     for kind_rank, kind in enumerate(kinds):
         for span in find_spans(text, kind):
-            span_toks = set(tokenize(span.text))
-            if span_toks and span_toks <= qterms or span.text.lower() in question.lower():
+            if _named_by(span.text, query):
                 continue  # the question already says it; it is not the answer
             nums = {n.replace(",", "") for n in _QNUM.findall(span.text)}
             if nums and nums <= qnums:
@@ -534,22 +549,6 @@ def _best_span(
     if len(scored) > 1 and scored[1][0] - scored[0][0] < margin and scored[1][1] != scored[0][1]:
         return None  # two spans fit about as well: the sentence answers more honestly
     return scored[0][1]
-
-
-def _term_hits(text: str, query: Query) -> list[int]:
-    """Where the question's words (of two characters or more) occur in the text."""
-    low = text.lower()
-    return [m.start() for t in query.terms if len(t) > 1 for m in re.finditer(re.escape(t), low)]
-
-
-def _gap(start: int, end: int, hits: list[int], default: int) -> float:
-    """Characters between the span and the nearest hit (0 when a hit is inside it)."""
-    return float(min((max(start - h, h - end, 0) for h in hits), default=default))
-
-
-def _named_by(item: str, query: Query) -> bool:
-    """The question itself names this item, so it is not an answer to it."""
-    return item.lower() in query.text.lower() or set(tokenize(item)) <= query.terms.keys()
 
 
 def _list_items(text: str, query: Query) -> list[str]:
@@ -745,11 +744,7 @@ def extract_answer(
             length += len(c.sent.text) + 5
         return AnswerResult("；".join(parts), False, confidence, qtype.value, citations, evidence)
 
-    span = (
-        _best_span(best.sent, kinds, set(query.terms), query.text, settings.span_margin)
-        if kinds
-        else None
-    )
+    span = _best_span(best.sent, kinds, query, settings.span_margin) if kinds else None
     text = span.text if span else best.sent.text
     return AnswerResult(
         f"{text} [1]", False, confidence, qtype.value, [_citation(1, index, best.sent)], evidence

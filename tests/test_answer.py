@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from rag.answer import AnswerType, _best_span, detect_type, enumerations, find_spans
 from rag.pipeline import Pipeline, QuestionError
+from rag.retrieve import Query
 from rag.store import SentenceRow
 from tests.conftest import MEXICO
 
@@ -126,7 +128,8 @@ def test_a_number_of_a_percentage_is_not_a_count() -> None:
 def test_digits_inside_a_name_in_the_question_do_not_rule_out_a_count() -> None:
     sent = SentenceRow(0, "d", 0, 20, "发售首日，第一批的1万台机子就迅速售罄。", ())
     question = "Rabbit R1发售当天，首批多少台很快卖光了？"
-    span = _best_span(sent, ("count",), {"发售", "首批"}, question, margin=15.0)
+    query = Query(question, "zh", np.zeros(384, np.float32), {"发售": 1.0, "首批": 1.0})
+    span = _best_span(sent, ("count",), query, margin=15.0)
     assert span is not None and span.text == "1万台"  # not skipped for the "1" of "R1"
 
 
