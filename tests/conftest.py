@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -116,14 +117,25 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
         server.stop()
 
 
+@contextlib.contextmanager
+def serve_seed_copy(
+    tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path, name: str, env: dict[str, str]
+) -> Iterator[ServerProcess]:
+    """A server over a fresh copy of the seed index (folder `name`), stopped on exit."""
+    dest = tmp_path_factory.mktemp(name) / "index"
+    shutil.copytree(seed_index_dir, dest)
+    server = ServerProcess(dest, env=env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def seed_server(
     tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path
 ) -> Iterator[ServerProcess]:
     """One read-mostly server over a copy of the seed index, with admin token 'test-token'."""
-    dest = tmp_path_factory.mktemp("served") / "index"
-    shutil.copytree(seed_index_dir, dest)
-    server = ServerProcess(dest, env={"RAG_ADMIN_TOKEN": "test-token", "RAG_RATE_LIMIT": "0"})
-    server.start()
-    yield server
-    server.stop()
+    env = {"RAG_ADMIN_TOKEN": "test-token", "RAG_RATE_LIMIT": "0"}
+    with serve_seed_copy(tmp_path_factory, seed_index_dir, "served", env) as server:
+        yield server

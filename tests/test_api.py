@@ -7,7 +7,6 @@ it as they found it; `locked_server` has no admin token and a low rate limit.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import uvicorn
-from conftest import MEXICO, ServerProcess, free_port
+from conftest import MEXICO, ServerProcess, free_port, serve_seed_copy
 
 from api.app import create_app
 from rag.config import Settings
@@ -138,13 +137,10 @@ def locked_server(
     tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path
 ) -> Iterator[ServerProcess]:
     """No admin token (writes off), 3 questions a minute, one allowed CORS origin."""
-    dest = tmp_path_factory.mktemp("locked") / "index"
-    shutil.copytree(seed_index_dir, dest)
     env = {"RAG_RATE_LIMIT": "3", "RAG_CORS_ORIGINS": "https://allowed.example"}
     env["RAG_ADMIN_TOKEN"] = ""
-    server = ServerProcess(dest, env=env).start()
-    yield server
-    server.stop()
+    with serve_seed_copy(tmp_path_factory, seed_index_dir, "locked", env) as server:
+        yield server
 
 
 # -- operations --------------------------------------------------------------------------------

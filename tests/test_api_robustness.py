@@ -4,7 +4,6 @@ ingests and deletes all succeed: against a real server over a private copy of th
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import MEXICO, ServerProcess
+from conftest import MEXICO, ServerProcess, serve_seed_copy
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_api import AUTH, QUESTIONS, TOKEN, check_ask_response, check_offsets, document_texts
@@ -27,11 +26,9 @@ def scratch_server(
     tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path
 ) -> Iterator[ServerProcess]:
     """A server this module may fill with junk documents."""
-    dest = tmp_path_factory.mktemp("scratch") / "index"
-    shutil.copytree(seed_index_dir, dest)
-    server = ServerProcess(dest, env={"RAG_ADMIN_TOKEN": TOKEN, "RAG_RATE_LIMIT": "0"}).start()
-    yield server
-    server.stop()
+    env = {"RAG_ADMIN_TOKEN": TOKEN, "RAG_RATE_LIMIT": "0"}
+    with serve_seed_copy(tmp_path_factory, seed_index_dir, "scratch", env) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
