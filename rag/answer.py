@@ -10,7 +10,8 @@ No reader model exists offline, so the answer is built from evidence we can comp
 1. The question's expected answer type (`detect_type`, English and Chinese cue words).
 2. Candidate sentences from the top passages, scored by dense similarity (sentence vectors made at
    index time), idf-weighted overlap with the question's words (and Chinese character pairs) and
-   their translations, and the passage's retrieval score.
+   their translations, the question's words the previous sentence adds, and the passage's
+   retrieval score.
 3. Where a type is known, the span of that type nearest to the question's words in the best
    sentence (dates, numbers with units, money, percentages, people, organisations, places,
    quoted or Latin-script names); list questions collect the best sentences across documents;
@@ -145,7 +146,9 @@ def detect_type(question: str) -> AnswerType:
 
 
 # -- typed spans ----------------------------------------------------------------------------------
-_NUM = r"(?:\d[\d,]*(?:\.\d+)?|[一二两三四五六七八九十百千]+)"
+_HAN_DIGITS = "[一二两三四五六七八九十百千]+"
+# Fractions read "three parts of two": 三分之二 is two thirds, one quantity.
+_NUM = rf"(?:\d[\d,]*(?:\.\d+)?|{_HAN_DIGITS}分之{_HAN_DIGITS}|{_HAN_DIGITS})"
 _SCALE = r"(?:\s?(?:多|余)?\s?(?:万亿|千亿|百亿|亿|万|千|百)(?:多|余)?)?"
 # Approximations belong to the quantity: "超过3700万", not "3700万".
 _QUALIFIER = r"(?:超过|大约|将近|接近|多达|高达|至少|不到|不足|约为|逾|近|约|共|仅)?"
@@ -182,7 +185,11 @@ _SPAN_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
 }
 _QUOTED = re.compile(r"[“「『《\"]([^”」』》\"]{1,40})[”」』》\"]")
-_LATIN_NAME = re.compile(r"[A-Z][A-Za-z0-9.+#-]*(?:\s+[A-Za-z0-9][A-Za-z0-9.+#-]*){0,3}")
+# Latin letters with their accents (Bogusławski, Île-de-France), not only ASCII.
+_LETTER = "A-Za-zÀ-ÖØ-öø-ɏ"
+_LATIN_NAME = re.compile(
+    rf"[A-ZÀ-ÖØ-Þ][{_LETTER}0-9.+#-]*(?:\s+[{_LETTER}0-9][{_LETTER}0-9.+#-]*){{0,3}}"
+)
 
 _TYPE_SPANS: dict[AnswerType, tuple[str, ...]] = {
     AnswerType.WHEN: ("date",),
@@ -418,6 +425,11 @@ class AnswerSettings:
     w_lexical: float = 0.25
     w_bigram: float = 0.25
     w_passage: float = 0.1
+    # The question's words that the previous sentence holds and this one lacks: an answer often
+    # continues the sentence that names its subject ("Tesla founded a company. It installed arc
+    # lamps..."). 0.2 on the dev splits (0.1 to 0.6 tried); held out, XQuAD zh articles 25-48
+    # right answer 0.701 -> 0.728, English and the seeds unchanged.
+    w_context: float = 0.2
     list_max: int = 3  # sentences a list answer collects
     list_gap: float = 0.08  # how far below the best a list sentence may score
     span_margin: float = 15.0  # characters of distance that make one span clearly the nearest
@@ -672,10 +684,14 @@ def extract_answer(
         c.dense = float(d)
         c.lexical = sum(w for t, w in weights.items() if t in toks) / total
         bigram = sum(w for g, w in gweights.items() if g in c.sent.bigrams) / gtotal
+        prev = index.previous_sentence(c.sent)
+        before = set(prev.tokens) - toks if prev else set()
+        context = sum(w for t, w in weights.items() if t in before) / total
         c.score = (
             settings.w_dense * c.dense
             + settings.w_lexical * c.lexical
             + settings.w_bigram * bigram
+            + settings.w_context * context
             + settings.w_passage * (c.passage_score - top_scores.min()) / span_
         )
     # A sentence that only repeats the question's words (a heading "Rabbit R1" for a question

@@ -227,6 +227,11 @@ class Index:
         """Vectors of the given chunk rows (reconstructed from the FAISS index)."""
         return np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
 
+    def previous_sentence(self, sent: SentenceRow) -> SentenceRow | None:
+        """The sentence before `sent` in its document (sentences are stored in text order)."""
+        prev = self.sentences[sent.row - 1] if sent.row > 0 else None
+        return prev if prev is not None and prev.doc_id == sent.doc_id else None
+
     def chunk_sentences(self, row: int) -> list[SentenceRow]:
         """The sentences that lie inside a chunk (what answer extraction reads)."""
         return [self.sentences[i] for i in self._chunk_sentences.get(row, [])]

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.answer import AnswerType, _best_span, detect_type, enumerations, find_spans
+from rag.answer import (
+    AnswerSettings,
+    AnswerType,
+    _best_span,
+    detect_type,
+    enumerations,
+    find_spans,
+)
+from rag.config import Settings
+from rag.embed import Embedder
 from rag.pipeline import Pipeline, QuestionError
 from rag.retrieve import Query
 from rag.store import SentenceRow
+from rag.types import Document
 from tests.conftest import MEXICO
 
 
@@ -115,6 +126,8 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("还有防守端锋科尼·伊利。", "person", "科尼·伊利"),
         ("日经新闻记者藤野逸郎报道", "person", "藤野逸郎"),
         ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
+        ("须获得三分之二的票数", "count", "三分之二"),  # a fraction is one quantity
+        ("剧院 (Wojciech Bogusławski Theatre) 是典范", "latin", "Wojciech Bogusławski Theatre"),
     ],
 )
 def test_typed_spans_are_found(text: str, kind: str, span: str) -> None:
@@ -231,3 +244,22 @@ def test_odd_questions_answer_or_abstain_cleanly(seed_pipeline: Pipeline, questi
     else:
         _assert_citations_exact(seed_pipeline, resp)
         assert len(_answer_text(resp)) <= 300
+
+
+def test_a_sentence_continuing_the_one_that_names_its_subject_can_answer(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    # The answer sentence says "the company"; the sentence before it names the company.
+    text = (
+        "1886年，特斯拉离开爱迪生的公司后，与两位商人合作，在纽约创办了特斯拉电力照明公司。"
+        "该公司安装了由他设计的弧光灯照明系统，并获得了第一批专利。"
+        "第二年，特斯拉又在纽约成立了另一家电气公司。"
+    )
+    Pipeline(Settings(index_dir=tmp_path), embedder=embedder).upsert(Document("t", text))
+    quotes = {}
+    for w in (0.0, AnswerSettings().w_context):
+        answer = AnswerSettings(w_context=w, abstain_below=0.0)
+        pipe = Pipeline(Settings(index_dir=tmp_path), embedder=embedder, answer=answer)
+        quotes[w] = pipe.ask("特斯拉的公司安装了什么？")["citations"][0]["quote"]
+    assert quotes[AnswerSettings().w_context].startswith("该公司安装了")
+    assert quotes[0.0].startswith("1886年")  # without the context, the naming sentence wins
