@@ -135,7 +135,8 @@ class Pipeline:
         vector = self.embedder.embed_queries([q])[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        query = lexical_query(q, vector, self.dictionary if mode == Mode.HYBRID_DICT else None)
+        dictionary = self.dictionary if mode == Mode.HYBRID_DICT else None
+        query = lexical_query(q, vector, dictionary)
         timings["query_terms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         passages = live.retriever.run(
@@ -143,7 +144,7 @@ class Pipeline:
         )
         timings["retrieve"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        result = extract_answer(query, passages, live.index, self.answer_settings)
+        result = extract_answer(query, passages, live.index, self.answer_settings, dictionary)
         timings["extract"] = (time.perf_counter() - t) * 1000
         response: dict[str, Any] = {
             "question": q,

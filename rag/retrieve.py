@@ -85,6 +85,8 @@ class Query:
     lang: str
     vector: np.ndarray
     terms: dict[str, float] = field(default_factory=dict)  # lexical token -> weight
+    # An English question's stemmed words, to meet the English glosses of Chinese sentences.
+    english: tuple[str, ...] = ()
 
 
 def make_query(question: str, embedder: Embedder, dictionary: Dictionary | None = None) -> Query:
@@ -104,7 +106,8 @@ def lexical_query(question: str, vector: np.ndarray, dictionary: Dictionary | No
             for tok in parts:
                 # A word that jieba cuts into parts spreads its weight over them.
                 terms[tok] = max(terms.get(tok, 0.0), term.weight / len(parts))
-    return Query(question, lang, vector, terms)
+    english = tuple(dictionary.english_words(question)) if lang == "en" and dictionary else ()
+    return Query(question, lang, vector, terms, english)
 
 
 def _bm25(corpus: list[list[str]]) -> bm25s.BM25:

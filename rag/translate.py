@@ -1,15 +1,23 @@
-"""Translate: English query words to weighted Chinese candidates, from CC-CEDICT.
+"""Translate: English query words to weighted Chinese candidates, and Chinese words to the
+English words of their senses, from CC-CEDICT.
 
-Entry point: `Dictionary.load().translate(question) -> list[Term]`.
+Entry points: `Dictionary.load().translate(question) -> list[Term]` (query translation) and
+`Dictionary.load().gloss(tokens) -> list[str]` with `.english_words(question)` (document
+translation: both sides meet in English).
 
     >>> Dictionary.load().translate("Which clouds build data centres in Mexico?")[:3]
     [Term(text='云', weight=...), ...]
+    >>> Dictionary.load().gloss(["安装"])
+    ['erect', 'fix', 'install', 'installation', 'mount']
 
-CC-CEDICT maps Chinese to English; we invert it once (a few seconds) and cache the English ->
-Chinese table as JSON under the user's cache folder. A word has many senses; candidates are ranked
+CC-CEDICT maps Chinese to English; we read it once (a few seconds) and cache both tables as JSON
+under the user's cache folder. Query translation: a word has many senses; candidates are ranked
 by how early the sense stands in the entry and by the Chinese word's corpus frequency (jieba's
 dictionary), and each gets a weight that shrinks with its rank, so a wrong sense cannot drown the
-question's other evidence.
+question's other evidence. Document translation keeps every sense: a Chinese word is the bag of
+the English words its senses use, and an English question word matches it when any sense uses
+that word ("install" finds 安装 as well as 装设), which finds more than the few senses a query
+word keeps.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,7 +35,7 @@ import jieba
 
 from rag.lexical import STOPWORDS
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 MAX_SENSES = 3  # the XQuAD runs used 3 senses a word; more adds noise faster than recall
 MAX_PHRASE_WORDS = 3
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -63,10 +72,12 @@ def _cedict_file() -> Path:
     return files[0]
 
 
-def _build_table() -> dict[str, list[str]]:
+def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """English -> ranked Chinese words, and Chinese word -> the English words of its senses."""
     jieba.initialize()
     freq = jieba.dt.FREQ
     scored: dict[str, list[tuple[float, str]]] = {}
+    glosses: dict[str, set[str]] = {}
     with open(_cedict_file(), encoding="utf-8") as handle:
         for line in handle:
             if line.startswith("#"):
@@ -81,6 +92,7 @@ def _build_table() -> dict[str, list[str]]:
                 low = sense.lower().strip()
                 if any(low.startswith(p) for p in _SKIP_SENSE):
                     continue
+                glosses.setdefault(simp, set()).update(_english(_PAREN.sub("", low)))
                 key = _PAREN.sub("", low).strip()
                 key = key[3:] if key.startswith("to ") else key
                 key = re.sub(r"\s+", " ", key).strip(" .,;")
@@ -91,32 +103,71 @@ def _build_table() -> dict[str, list[str]]:
                     # Frequent words in early senses first; log-frequency keeps rare senses in.
                     score = math.log1p(freq.get(simp, 0)) / (1 + pos) + 1.0 / len(senses)
                     scored.setdefault(k, []).append((score, simp))
-    return {
+    table = {
         key: [w for _, w in sorted(set(cands), reverse=True)[: MAX_SENSES * 2]]
         for key, cands in scored.items()
     }
+    return table, {zh: sorted(words) for zh, words in glosses.items() if words}
+
+
+def _stem(word: str) -> str:
+    """A light stemmer, the same on both sides: "installed", "installs" and "installing" are
+    "install"; "centres" is "center"."""
+    w = _SPELLING.get(word, word).split("'")[0]
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("sses"):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
+        w = w[:-1]
+    for suffix in ("ing", "ed"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 2 and not w.endswith("eed"):
+            w = w[: -len(suffix)]
+            if len(w) > 2 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]  # "running" -> "run"
+            break
+    if w.endswith("e") and len(w) >= 3:
+        w = w[:-1]  # "use" and "used" meet at "us"
+    return _SPELLING.get(w, w)
+
+
+def _english(text: str) -> list[str]:
+    """The stemmed content words of an English text."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS]
 
 
 class Dictionary:
-    """English phrase -> ranked Chinese words."""
+    """English phrase -> ranked Chinese words; Chinese word -> the English words of its senses."""
 
-    def __init__(self, table: dict[str, list[str]]) -> None:
+    def __init__(self, table: dict[str, list[str]], glosses: dict[str, list[str]]) -> None:
         self.table = table
+        self.glosses = glosses
 
     @classmethod
     @cache
     def load(cls) -> Dictionary:
         path = _cache_path()
         try:
-            return cls(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError):
+            data = json.loads(path.read_text("utf-8"))
+            return cls(data["en_zh"], data["zh_en"])
+        except (OSError, ValueError, KeyError, TypeError):
             pass
-        table = _build_table()
+        table, glosses = _build_tables()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, ensure_ascii=False), "utf-8")
+        tmp.write_text(json.dumps({"en_zh": table, "zh_en": glosses}, ensure_ascii=False), "utf-8")
         os.replace(tmp, path)
-        return cls(table)
+        return cls(table, glosses)
+
+    def gloss(self, tokens: Iterable[str]) -> list[str]:
+        """The stemmed English words of the senses of each Chinese token. Latin-script tokens
+        ("ChatGPT", "36kr") are left out: the lexical leg matches them as they are."""
+        return [w for tok in tokens for w in self.glosses.get(tok, ())]
+
+    @staticmethod
+    def english_words(text: str) -> list[str]:
+        """The stemmed content words of an English question, as `gloss` spells them."""
+        return _english(text)
 
     def _lookup(self, phrase: str) -> list[str]:
         for variant in _variants(phrase):
