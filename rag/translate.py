@@ -57,7 +57,7 @@ def _cache_path() -> Path:
     root = os.environ.get("RAG_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rag"
     )
-    return Path(root) / f"cedict-en-zh-v{CACHE_VERSION}.json"
+    return Path(root) / f"cedict-v{CACHE_VERSION}.json"
 
 
 def _cedict_file() -> Path:
