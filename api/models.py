@@ -65,7 +65,10 @@ class Passage(_Response):
     text: str = Field(description="== GET /documents/{doc_id} text[start:end]")
     start: int
     end: int
-    score: float
+    score: float = Field(description="its best sentence's score, what the passages are ranked by")
+    fused: float | None = Field(None, description="the retrieval score: dense and BM25 fused")
+    dense: float | None = None
+    lexical: float | None = None
 
 
 class AskResponse(_Response):
@@ -74,7 +77,9 @@ class AskResponse(_Response):
     abstained: bool
     confidence: float
     citations: list[Citation]
-    passages: list[Passage] = Field(description="the top top_k retrieved, best first")
+    passages: list[Passage] = Field(
+        description="the top top_k retrieved, best first by the evidence the answer read"
+    )
     timings_ms: dict[str, float]
 
 

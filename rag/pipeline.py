@@ -146,6 +146,9 @@ class Pipeline:
         t = time.perf_counter()
         result = extract_answer(query, passages, live.index, self.answer_settings, dictionary)
         timings["extract"] = (time.perf_counter() - t) * 1000
+        # Best first by the evidence the answer read (see `rag.answer._rank_passages`); the
+        # retrieval score stays as `fused`.
+        ranking = result.ranking or [(i, p.score) for i, p in enumerate(passages)]
         response: dict[str, Any] = {
             "question": q,
             "answer": result.answer,
@@ -159,11 +162,12 @@ class Pipeline:
                     "text": p.text,
                     "start": p.start,
                     "end": p.end,
-                    "score": round(p.score, 6),
+                    "score": round(score, 6),
+                    "fused": round(p.score, 6),
                     "dense": round(p.dense, 6) if p.dense is not None else None,
                     "lexical": round(p.lexical, 6) if p.lexical is not None else None,
                 }
-                for p in passages[:top_k]
+                for p, score in ((passages[i], score) for i, score in ranking[:top_k])
             ],
             "answer_type": result.answer_type,
             "lang": query.lang,

@@ -19,7 +19,7 @@ from rag.answer import (
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.pipeline import Pipeline, QuestionError
-from rag.retrieve import Query
+from rag.retrieve import Query, Retriever, make_query
 from rag.store import SentenceRow
 from rag.types import Document
 from tests.conftest import MEXICO
@@ -263,3 +263,29 @@ def test_a_sentence_continuing_the_one_that_names_its_subject_can_answer(
         quotes[w] = pipe.ask("特斯拉的公司安装了什么？")["citations"][0]["quote"]
     assert quotes[AnswerSettings().w_context].startswith("该公司安装了")
     assert quotes[0.0].startswith("1886年")  # without the context, the naming sentence wins
+
+
+@pytest.mark.parametrize("question", [MEXICO, "Sora 能生成多少秒的视频？"])
+def test_the_first_passage_is_the_one_the_answer_came_from(
+    seed_pipeline: Pipeline, question: str
+) -> None:
+    resp = seed_pipeline.ask(question, top_k=3)
+    first, cited = resp["passages"][0], resp["citations"][0]
+    assert first["doc_id"] == cited["doc_id"]
+    assert first["start"] <= cited["start"] and cited["end"] <= first["end"]
+    scores = [p["score"] for p in resp["passages"]]
+    assert scores == sorted(scores, reverse=True)
+    # the retrieval score is kept beside the ranking one
+    assert all(isinstance(p["fused"], float) for p in resp["passages"])
+
+
+def test_ranking_by_the_answers_evidence_differs_from_retrieval_order(
+    seed_pipeline: Pipeline,
+) -> None:
+    # Retrieval alone puts another chunk first for this question; the sentence evidence does not.
+    question = "Sora 能生成多少秒的视频？"
+    query = make_query(question, seed_pipeline.embedder, seed_pipeline.dictionary)
+    retrieved = Retriever(seed_pipeline.index).run(query, top_k=5)  # the five the answer reads
+    resp = seed_pipeline.ask(question, top_k=5)
+    assert resp["passages"][0]["chunk_id"] != retrieved[0].chunk_id
+    assert {p["chunk_id"] for p in resp["passages"]} == {p.chunk_id for p in retrieved}
