@@ -85,7 +85,7 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
         re.compile(
             r"\bwho\b|\bwhom\b|whose|which person|which (?:\w+ ){0,4}(?:director|reporter|"
             r"executive|ceo|cto|founder|author|editor|analyst|engineer|president|partner)\b|"
-            r"谁|哪位|名字|(?:总裁|总经理|创始人|主任|编辑|记者|作者|董事|负责人|经理|教授|工程师|CEO|CTO)"
+            r"谁|哪位|(?:总裁|总经理|创始人|主任|编辑|记者|作者|董事|负责人|经理|教授|工程师|CEO|CTO)"
             r"(?:\w{0,4})(?:叫什么|是哪)"
         ),
     ),
