@@ -126,7 +126,10 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ),
     (
         AnswerType.HOW_MANY,
-        re.compile(r"how many|number of|how much|多少|多大|几[个家款轮台人次名位倍种项部]|几|排第"),
+        re.compile(
+            r"how many|number of|how much|how old|"
+            r"多少|多大|几[个家款轮台人次名位倍种项部]|几|排第"
+        ),
     ),
     (
         AnswerType.YES_NO,
@@ -140,6 +143,9 @@ _CUES: list[tuple[AnswerType, re.Pattern[str]]] = [
 def detect_type(question: str) -> AnswerType:
     """The answer type a question expects, from English and Chinese cue words."""
     q = question.strip().lower()
+    # The word that opens an English question decides: in "how old was he when he played?" the
+    # "when" clause only says which time the age is about.
+    q = re.sub(r"^((?:how|what|which|who|whom|whose|where)\b.*?)\s+when\s.*$", r"\1", q)
     for kind, pattern in _CUES:
         if pattern.search(q):
             return kind
@@ -157,7 +163,7 @@ _QUALIFIER = r"(?:超过|大约|将近|接近|多达|高达|至少|不到|不足
 _MEASURE = (
     r"(?:家|个|款|轮|台|人|次|名|位|倍|种|项|部|条|篇|张|份|年|月|天|小时|分钟|秒|周|"
     r"股|层|期|届|代|号|岁|元|美元|日元|欧元|港元|人民币|英镑|美分|用户|参数|B|"
-    r"件|具|所|座|辆|艘|架|只|头|匹|棵|株|枚|颗|块|首|集|场|季|级|章|卷|版|票|"
+    r"件|具|所|座|辆|艘|架|只|支|头|匹|棵|株|枚|颗|块|首|集|场|季|级|章|卷|版|票|"
     r"平方公里|平方英里|平方米|公里|千米|英里|厘米|毫米|米|码|英尺|英寸|"
     r"吨|公斤|千克|克|磅|公顷|英亩|亩|摄氏度|度|赫兹|千瓦|瓦|伏|转/分钟|转)"
 )
@@ -171,10 +177,14 @@ _SPAN_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:去年|今年|明年|同年)\s?\d{1,2}\s?月(?:初|底)?|"
         r"(?:1\d|20)\d{2}\s?年(?:代|初|末|底|年中|上半年|下半年|起|以来)?|"
         r"\d{1,2}\s?世纪(?:初|末|中叶)?|"
-        r"\d{1,2}\s?月(?:初|底|中旬|上旬|下旬)|(?:1\d|20)\d{2}-\d{2}-\d{2}"
+        r"\d{1,2}\s?月(?:初|底|中旬|上旬|下旬)|(?:1\d|20)\d{2}-\d{2}-\d{2}|"
+        # a bare year after 在/于/从/到 ("在 1835 开放"), and geological time ("6600万年前")
+        rf"(?<=[在于自从至到])\s?(?:1\d|20)\d{{2}}(?!\s?(?:[\d.,%％年]|{_MEASURE}))|"
+        r"(?:约|大约)?\d+(?:\.\d+)?\s?(?:万|亿)\s?年前?"
     ),
     "percent": re.compile(
-        rf"{_QUALIFIER}(?:\d+(?:\.\d+)?\s?%|百分之[\d一二三四五六七八九十百点]+)"
+        rf"{_QUALIFIER}(?:(?:\d+(?:\.\d+)?\s?[%％]?\s?[-–~至到]\s?)?\d+(?:\.\d+)?\s?[%％]|"
+        r"百分之[\d一二三四五六七八九十百点]+)"
     ),
     "money": re.compile(
         rf"{_QUALIFIER}{_NUM}{_SCALE}\s?(?:美元|元|日元|欧元|港元|人民币|英镑)"

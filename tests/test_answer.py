@@ -99,6 +99,10 @@ def test_mexico_question_in_chinese_cites_both_clouds(seed_pipeline: Pipeline) -
         ("Which countries will get new data centres?", AnswerType.LIST),
         ("阿里云在哪些国家建数据中心？", AnswerType.LIST),
         ("Can AI-generated art be copyrighted in the US?", AnswerType.YES_NO),
+        # the opening word decides; a later "when" clause only says which time
+        ("How old was the founder when he started the company?", AnswerType.HOW_MANY),
+        ("Who was the CEO when the office opened?", AnswerType.WHO),
+        ("第一个网络叫什么名字？", AnswerType.WHAT_NAME),  # 名字 asks for a name, not a person
     ],
 )
 def test_question_types_are_detected_in_both_languages(question: str, expected: AnswerType) -> None:
@@ -127,6 +131,11 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("日经新闻记者藤野逸郎报道", "person", "藤野逸郎"),
         ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
         ("须获得三分之二的票数", "count", "三分之二"),  # a fraction is one quantity
+        ("洛杉矶有 两支 球队", "count", "两支"),
+        ("格兰杰市场在 1835 开放", "date", "1835"),  # a bare year after 在
+        ("共同祖先出现在约6600万年前", "date", "约6600万年前"),
+        ("20％ 的加油站没有燃料", "percent", "20％"),  # full-width
+        ("效率达到约27-30％", "percent", "约27-30％"),  # a range
         ("剧院 (Wojciech Bogusławski Theatre) 是典范", "latin", "Wojciech Bogusławski Theatre"),
     ],
 )
