@@ -180,7 +180,8 @@ _SPAN_PATTERNS: dict[str, re.Pattern[str]] = {
         r"\d{1,2}\s?月(?:初|底|中旬|上旬|下旬)|(?:1\d|20)\d{2}-\d{2}-\d{2}|"
         # a bare year after 在/于/从/到 ("在 1835 开放"), and geological time ("6600万年前")
         rf"(?<=[在于自从至到])\s?(?:1\d|20)\d{{2}}(?!\s?(?:[\d.,%％年]|{_MEASURE}))|"
-        r"(?:约|大约)?\d+(?:\.\d+)?\s?(?:万|亿)\s?年前?"
+        r"(?:约|大约)?\d+(?:\.\d+)?\s?(?:万|亿)\s?年前?|"
+        r"\d{1,2}\s?月份?"  # a month alone ("将于 3月 推出"), after the longer forms
     ),
     "percent": re.compile(
         rf"{_QUALIFIER}(?:(?:\d+(?:\.\d+)?\s?[%％]?\s?[-–~至到]\s?)?\d+(?:\.\d+)?\s?[%％]|"

@@ -134,6 +134,7 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("洛杉矶有 两支 球队", "count", "两支"),
         ("格兰杰市场在 1835 开放", "date", "1835"),  # a bare year after 在
         ("共同祖先出现在约6600万年前", "date", "约6600万年前"),
+        ("该服务将于 3月 推出", "date", "3月"),  # a month alone
         ("20％ 的加油站没有燃料", "percent", "20％"),  # full-width
         ("效率达到约27-30％", "percent", "约27-30％"),  # a range
         ("剧院 (Wojciech Bogusławski Theatre) 是典范", "latin", "Wojciech Bogusławski Theatre"),
