@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -491,6 +493,23 @@ def _idf(n_docs: int, df: dict[str, int], tok: str) -> float:
     return math.log(1 + (n_docs - df.get(tok, 0) + 0.5) / (df.get(tok, 0) + 0.5))
 
 
+def _idf_weights(
+    query: dict[str, float], bags: Sequence[AbstractSet[str]]
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Each query item's weight times its idf among the bags (the read sentences' words, pairs
+    or glosses), and the document frequencies of the items found."""
+    df: dict[str, int] = {}
+    for bag in bags:
+        for t in bag & query.keys():
+            df[t] = df.get(t, 0) + 1
+    return {t: w * _idf(len(bags), df, t) for t, w in query.items()}, df
+
+
+def _share(weights: dict[str, float], bag: AbstractSet[str]) -> float:
+    """The weighted share of the items that `bag` holds."""
+    return sum(w for t, w in weights.items() if t in bag) / (sum(weights.values()) or 1.0)
+
+
 def _citation(n: int, index: Index, sent: SentenceRow) -> dict[str, Any]:
     doc = index.documents[sent.doc_id]
     return {
@@ -680,15 +699,10 @@ def extract_answer(
 
     # Dense: the question against each sentence vector computed at index time.
     dense = index.sentence_vectors[[c.sent.row for c in every]] @ query.vector
+    tokens = [frozenset(c.sent.tokens) for c in every]
     # Lexical: idf-weighted share of the question's terms the sentence contains.
     terms = {t: w for t, w in query.terms.items() if t not in STOPWORDS}
-    df: dict[str, int] = {}
-    for c in cands:
-        for t in set(c.sent.tokens) & terms.keys():
-            df[t] = df.get(t, 0) + 1
-    n = len(cands)
-    weights = {t: w * _idf(n, df, t) for t, w in terms.items()}
-    total = sum(weights.values()) or 1.0
+    weights, df = _idf_weights(terms, tokens[: len(cands)])
     # Character pairs, idf-weighted the same way: for English questions, those of the translations.
     if query.lang == "zh":
         qgrams = dict.fromkeys(han_bigrams(query.text), 1.0)
@@ -697,36 +711,25 @@ def extract_answer(
         for t, w in terms.items():
             for g in han_bigrams(t):
                 qgrams[g] = max(qgrams.get(g, 0.0), w)
-    gdf: dict[str, int] = {}
-    for c in cands:
-        for g in c.sent.bigrams & qgrams.keys():
-            gdf[g] = gdf.get(g, 0) + 1
-    gweights = {g: w * _idf(n, gdf, g) for g, w in qgrams.items()}
-    gtotal = sum(gweights.values()) or 1.0
+    gweights, _ = _idf_weights(qgrams, [c.sent.bigrams for c in cands])
     # English questions: which of their words the glosses of each sentence's words use.
     glossed = [
-        set(dictionary.gloss(c.sent.tokens)) if dictionary and query.english else set()
+        frozenset(dictionary.gloss(c.sent.tokens)) if dictionary and query.english else frozenset()
         for c in every
     ]
-    edf = {w: sum(w in g for g in glossed[: len(cands)]) for w in set(query.english)}
-    eweights = {w: _idf(n, edf, w) for w in edf}
-    etotal = sum(eweights.values()) or 1.0
+    eweights, _ = _idf_weights(dict.fromkeys(query.english, 1.0), glossed[: len(cands)])
     top_scores = np.array([c.passage_score for c in cands], dtype=np.float64)
     span_ = float(top_scores.max() - top_scores.min()) or 1.0
-    for c, d, bag in zip(every, dense, glossed, strict=True):
-        toks = set(c.sent.tokens)
+    for c, d, toks, bag in zip(every, dense, tokens, glossed, strict=True):
         c.dense = float(d)
-        c.lexical = sum(w for t, w in weights.items() if t in toks) / total
-        bigram = sum(w for g, w in gweights.items() if g in c.sent.bigrams) / gtotal
+        c.lexical = _share(weights, toks)
         prev = index.previous_sentence(c.sent)
-        before = set(prev.tokens) - toks if prev else set()
-        context = sum(w for t, w in weights.items() if t in before) / total
         c.score = (
             settings.w_dense * c.dense
             + settings.w_lexical * c.lexical
-            + settings.w_bigram * bigram
-            + settings.w_context * context
-            + settings.w_gloss * sum(w for t, w in eweights.items() if t in bag) / etotal
+            + settings.w_bigram * _share(gweights, c.sent.bigrams)
+            + settings.w_context * (_share(weights, set(prev.tokens) - toks) if prev else 0.0)
+            + settings.w_gloss * _share(eweights, bag)
             + settings.w_passage * (c.passage_score - top_scores.min()) / span_
         )
     # A sentence that only repeats the question's words (a heading "Rabbit R1" for a question
@@ -734,9 +737,8 @@ def extract_answer(
     question = query.text.lower()
     echoing = {
         id(c)
-        for c in every
-        if c.sent.text.lower() in question
-        or set(t for t in c.sent.tokens if t not in STOPWORDS) <= query.terms.keys()
+        for c, toks in zip(every, tokens, strict=True)
+        if c.sent.text.lower() in question or toks - STOPWORDS <= query.terms.keys()
     }
     if all(id(c) in echoing for c in cands):
         echoing = set()
