@@ -92,8 +92,9 @@ def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
                 low = sense.lower().strip()
                 if any(low.startswith(p) for p in _SKIP_SENSE):
                     continue
-                glosses.setdefault(simp, set()).update(_english(_PAREN.sub("", low)))
-                key = _PAREN.sub("", low).strip()
+                bare = _PAREN.sub("", low)
+                glosses.setdefault(simp, set()).update(_english(bare))
+                key = bare.strip()
                 key = key[3:] if key.startswith("to ") else key
                 key = re.sub(r"\s+", " ", key).strip(" .,;")
                 # "Alibaba, Chinese e-commerce company": the name before the gloss is the key.
