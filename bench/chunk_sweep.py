@@ -50,7 +50,7 @@ from rag.config import Settings  # noqa: E402
 from rag.embed import Embedder, EmbeddingCache, get_embedder  # noqa: E402
 from rag.ingest import load_sources  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.store import CACHE_FILE  # noqa: E402
+from rag.store import CACHE_FILE, BuildReport  # noqa: E402
 from rag.types import Document  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def build(
     index_dir: Path,
     base_cache: Path,
     chunk: ChunkSettings,
-) -> tuple[Pipeline, Any]:
+) -> tuple[Pipeline, BuildReport]:
     index_dir.mkdir(parents=True)
     shutil.copy(base_cache, index_dir / CACHE_FILE)
     pipe = Pipeline(Settings(index_dir=index_dir, chunk=chunk, cache_size=0), embedder=embedder)
@@ -166,6 +166,21 @@ def answer_correct(resp: dict[str, Any], groups: list[list[str]]) -> bool:
     return all(any(norm(alt) in a for alt in group) for group in groups)
 
 
+def row(
+    corpus: str,
+    chunk: ChunkSettings,
+    pipe: Pipeline,
+    report: BuildReport,
+    ranks: list[int | None],
+    **extra: Any,
+) -> Row:
+    """One table row: the setting, its index's chunks and build cost, the hit rates, `extra`."""
+    chunks = list(pipe.index.chunks.values())
+    mean_chars = float(np.mean([len(c.text) for c in chunks]))
+    fields = (len(chunks), mean_chars, report.seconds, report.embedded)
+    return Row(corpus, chunk.size, chunk.overlap, *fields, *rates(ranks), **extra)
+
+
 def seeds_row(embedder: Embedder, chunk: ChunkSettings, work: Path, base: Path) -> Row:
     gold = [json.loads(line) for line in (ROOT / "eval/gold/seeds.jsonl").open(encoding="utf-8")]
     dev = [g for g in gold if g.get("split") == "dev" and g["answers"]]
@@ -186,18 +201,8 @@ def seeds_row(embedder: Embedder, chunk: ChunkSettings, work: Path, base: Path) 
             )
         )
         correct.append(answer_correct(resp, g["answers"]))
-    chunks = list(pipe.index.chunks.values())
-    return Row(
-        "seeds dev",
-        chunk.size,
-        chunk.overlap,
-        len(chunks),
-        float(np.mean([len(c.text) for c in chunks])),
-        report.seconds,
-        report.embedded,
-        *rates(ranks),
-        answer_acc=sum(correct) / len(dev),
-        correct=correct,
+    return row(
+        "seeds dev", chunk, pipe, report, ranks, answer_acc=sum(correct) / len(dev), correct=correct
     )
 
 
@@ -255,17 +260,13 @@ def xquad_row(
                     ),
                 )
             )
-    chunks = list(pipe.index.chunks.values())
     en = rates(out["en"])
-    return Row(
+    return row(
         "xquad zh",
-        chunk.size,
-        chunk.overlap,
-        len(chunks),
-        float(np.mean([len(c.text) for c in chunks])),
-        report.seconds,
-        report.embedded,
-        *rates(out["zh"]),
+        chunk,
+        pipe,
+        report,
+        out["zh"],
         en_hit1=en[0],
         en_hit5=en[1],
         en_mrr=en[2],
