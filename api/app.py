@@ -7,10 +7,8 @@ Routes that do CPU work (`/ask`, document reads and writes) are plain `def`s: Fa
 its threadpool, so the event loop keeps answering /healthz and /metrics during a slow request.
 Checks that only look at headers (token, content type, rate limit) are `async` dependencies.
 
-Errors are JSON `{"detail": "what to change", "request_id": ...}`:
-400 malformed header, 401/403 token, 404 unknown document or route, 413 body over 64 KiB,
-422 invalid body (not JSON by content type, bad JSON, bad UTF-8, wrong
-types, limits), 429 rate limit (with Retry-After), 503 while no index is loaded, 500 only for bugs.
+Errors are JSON `{"detail": "what to change", "request_id": ...}`; `DESCRIPTION` (what /docs
+shows) lists their statuses, and a 500 is only ever a bug.
 """
 
 from __future__ import annotations
