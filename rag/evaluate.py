@@ -422,9 +422,6 @@ def _read_squad(path: Path) -> tuple[list[dict[str, Any]], bytes]:
     return data, raw
 
 
-SQUAD_SPLITS = ("dev", "test")
-
-
 def load_squad(
     path: Path, questions: Path | None = None, limit: int | None = None, split: str | None = None
 ) -> SquadCorpus:
@@ -432,10 +429,8 @@ def load_squad(
     with `questions`, the question text comes from that parallel file, matched by `id`. A split
     asks only the questions of the first half of the articles ("dev", for tuning) or of the
     second half ("test", held out); every paragraph is indexed either way."""
-    if split is not None and split not in SQUAD_SPLITS:
-        raise EvalError(
-            f"--split for a SQuAD file is one of {', '.join(SQUAD_SPLITS)}, not {split!r}"
-        )
+    if split is not None and split not in SPLITS:
+        raise EvalError(f"--split for a SQuAD file is one of {', '.join(SPLITS)}, not {split!r}")
     data, raw = _read_squad(path)
     asked: dict[str, str] | None = None
     if questions is not None:
