@@ -30,13 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +47,13 @@ from rag.chunk import ChunkSettings, split_sentences  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.embed import Embedder, EmbeddingCache, get_embedder  # noqa: E402
 from rag.ingest import load_sources  # noqa: E402
+from rag.metrics import (  # noqa: E402
+    answer_correct,
+    first_relevant_rank,
+    hit_at,
+    mean_reciprocal_rank,
+    normalise,
+)
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.store import CACHE_FILE, BuildReport  # noqa: E402
 from rag.types import Document  # noqa: E402
@@ -59,13 +64,6 @@ OVERLAPS = (0.0, 0.15, 0.30)  # share of the chunk size
 TOP_K = 5  # what /ask returns by default
 XQUAD_SAMPLE = 300
 XQUAD_SEED = 20240218  # fixed, so every run asks the same questions
-MAX_ANSWER_CHARS = 300  # CONTRACT: a longer answer never counts as correct
-_MARKER = re.compile(r"\[\d+\]")
-
-
-def norm(text: str) -> str:
-    """CONTRACT matching: NFKC, lower case, all whitespace removed."""
-    return "".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 class QueryCache:
@@ -149,21 +147,8 @@ def first_hit(passages: list[dict[str, Any]], ok: Any) -> int | None:
 
 
 def rates(ranks: list[int | None]) -> tuple[float, float, float]:
-    n = len(ranks)
-    hit1 = sum(1 for r in ranks if r == 1) / n
-    hit5 = sum(1 for r in ranks if r is not None and r <= TOP_K) / n
-    mrr = sum(1 / r for r in ranks if r is not None) / n
-    return hit1, hit5, mrr
-
-
-def answer_correct(resp: dict[str, Any], groups: list[list[str]]) -> bool:
-    if resp["abstained"]:
-        return False
-    answer = _MARKER.sub("", resp["answer"])
-    if len(answer) > MAX_ANSWER_CHARS:
-        return False
-    a = norm(answer)
-    return all(any(norm(alt) in a for alt in group) for group in groups)
+    """hit@1, hit@5 and MRR, as `rag eval` computes them."""
+    return hit_at(ranks, 1) or 0.0, hit_at(ranks, TOP_K) or 0.0, mean_reciprocal_rank(ranks) or 0.0
 
 
 def row(
@@ -191,16 +176,8 @@ def seeds_row(embedder: Embedder, chunk: ChunkSettings, work: Path, base: Path) 
     correct: list[bool] = []
     for g in dev:
         resp = pipe.ask(g["question"], top_k=TOP_K)
-        alts = [norm(a) for group in g["answers"] for a in group]
-        ranks.append(
-            first_hit(
-                resp["passages"],
-                lambda p, g=g, alts=alts: (
-                    p["doc_id"] in g["docs"] and any(a in norm(p["text"]) for a in alts)
-                ),
-            )
-        )
-        correct.append(answer_correct(resp, g["answers"]))
+        ranks.append(first_relevant_rank(resp["passages"], g["docs"], g["answers"]))
+        correct.append(not resp["abstained"] and answer_correct(resp["answer"], g["answers"]))
     return row(
         "seeds dev", chunk, pipe, report, ranks, answer_acc=sum(correct) / len(dev), correct=correct
     )
@@ -248,7 +225,7 @@ def xquad_row(
     )
     out: dict[str, list[int | None]] = {"zh": [], "en": [], "zh_span": [], "en_span": []}
     for q in questions:
-        spans = [norm(s) for s in q["spans"]]
+        spans = [normalise(s) for s in q["spans"]]
         for lang in ("zh", "en"):
             passages = pipe.ask(q[lang], top_k=TOP_K)["passages"]
             out[lang].append(first_hit(passages, lambda p, q=q: p["doc_id"] == q["doc_id"]))
@@ -256,7 +233,7 @@ def xquad_row(
                 first_hit(
                     passages,
                     lambda p, q=q, spans=spans: (
-                        p["doc_id"] == q["doc_id"] and any(s in norm(p["text"]) for s in spans)
+                        p["doc_id"] == q["doc_id"] and any(s in normalise(p["text"]) for s in spans)
                     ),
                 )
             )
