@@ -564,10 +564,15 @@ def _named_by(item: str, query: Query) -> bool:
 
 
 def _best_span(
-    sent: SentenceRow, kinds: tuple[str, ...], query: Query, margin: float
+    sent: SentenceRow,
+    kinds: tuple[str, ...],
+    query: Query,
+    margin: float,
+    dictionary: Dictionary | None = None,
 ) -> SpanCand | None:
     """The typed span nearest to the question's words in the sentence, not itself asked about;
-    None when another span fits about as well (within `margin` of the cost)."""
+    None when another span fits about as well (within `margin` of the cost). With a dictionary,
+    a "person" made of common words only is no person."""
     text, question = sent.text, query.text
     hits = _term_hits(text, query)
     qnums = {n.replace(",", "") for n in _QNUM.findall(question)}
@@ -577,6 +582,8 @@ def _best_span(
         for span in find_spans(text, kind):
             if _named_by(span.text, query):
                 continue  # the question already says it; it is not the answer
+            if kind == "person" and dictionary and dictionary.is_common(span.text):
+                continue  # jieba tags some common words as names (许可证, 卫冕冠军)
             nums = {n.replace(",", "") for n in _QNUM.findall(span.text)}
             if nums and nums <= qnums:
                 continue
@@ -743,7 +750,7 @@ def extract_answer(
     if all(id(c) in echoing for c in cands):
         echoing = set()
     ranked = sorted((c for c in cands if id(c) not in echoing), key=lambda c: -c.score)
-    result = _compose(query, qtype, ranked, df, weights, passages, index, settings)
+    result = _compose(query, qtype, ranked, df, weights, passages, index, settings, dictionary)
     result.ranking = _rank_passages(passages, every, echoing, index, settings.read_k)
     return result
 
@@ -776,6 +783,7 @@ def _compose(
     passages: list[Passage],
     index: Index,
     settings: AnswerSettings,
+    dictionary: Dictionary | None = None,
 ) -> AnswerResult:
     """The answer from the ranked sentences: abstention, a list, a typed span or a sentence."""
     best = ranked[0]
@@ -833,7 +841,7 @@ def _compose(
         return AnswerResult("；".join(parts), False, confidence, qtype.value, citations, evidence)
 
     kinds = _TYPE_SPANS.get(qtype, ())
-    span = _best_span(best.sent, kinds, query, settings.span_margin) if kinds else None
+    span = _best_span(best.sent, kinds, query, settings.span_margin, dictionary) if kinds else None
     text = span.text if span else best.sent.text
     return AnswerResult(
         f"{text} [1]", False, confidence, qtype.value, [_citation(1, index, best.sent)], evidence

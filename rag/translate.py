@@ -3,7 +3,7 @@ English words of their senses, from CC-CEDICT.
 
 Entry points: `Dictionary.load().translate(question) -> list[Term]` (query translation) and
 `Dictionary.load().gloss(tokens) -> list[str]` with `.english_words(question)` (document
-translation: both sides meet in English).
+translation: both sides meet in English); `.is_common(word)` tells a common word from a name.
 
     >>> Dictionary.load().translate("Which clouds build data centres in Mexico?")[:3]
     [Term(text='云', weight=...), ...]
@@ -35,7 +35,7 @@ import jieba
 
 from rag.lexical import STOPWORDS
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 MAX_SENSES = 3  # the XQuAD runs used 3 senses a word; more adds noise faster than recall
 MAX_PHRASE_WORDS = 3
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -72,12 +72,16 @@ def _cedict_file() -> Path:
     return files[0]
 
 
-def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """English -> ranked Chinese words, and Chinese word -> the English words of its senses."""
+def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
+    """English -> ranked Chinese words, Chinese word -> the English words of its senses, and the
+    common words: those of two characters or more that no entry writes as a proper noun (CC-CEDICT
+    capitalises the pinyin of names: 丹佛 [Dan1 fo2], but 许可证 [xu3 ke3 zheng4])."""
     jieba.initialize()
     freq = jieba.dt.FREQ
     scored: dict[str, list[tuple[float, str]]] = {}
     glosses: dict[str, set[str]] = {}
+    heads: set[str] = set()
+    proper: set[str] = set()
     with open(_cedict_file(), encoding="utf-8") as handle:
         for line in handle:
             if line.startswith("#"):
@@ -87,6 +91,9 @@ def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
                 simp = head.split(" ")[1]
             except (ValueError, IndexError):
                 continue
+            heads.add(simp)
+            if re.search(r"\[[^\]]*[A-Z]", head):
+                proper.add(simp)
             senses = [s for s in defs.split("/") if s]
             for pos, sense in enumerate(senses):
                 low = sense.lower().strip()
@@ -108,7 +115,8 @@ def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         key: [w for _, w in sorted(set(cands), reverse=True)[: MAX_SENSES * 2]]
         for key, cands in scored.items()
     }
-    return table, {zh: sorted(words) for zh, words in glosses.items() if words}
+    common = sorted(w for w in heads - proper if len(w) > 1)
+    return table, {zh: sorted(words) for zh, words in glosses.items() if words}, common
 
 
 def _stem(word: str) -> str:
@@ -140,9 +148,12 @@ def _english(text: str) -> list[str]:
 class Dictionary:
     """English phrase -> ranked Chinese words; Chinese word -> the English words of its senses."""
 
-    def __init__(self, table: dict[str, list[str]], glosses: dict[str, list[str]]) -> None:
+    def __init__(
+        self, table: dict[str, list[str]], glosses: dict[str, list[str]], common: Iterable[str]
+    ) -> None:
         self.table = table
         self.glosses = glosses
+        self.common = frozenset(common)
 
     @classmethod
     @cache
@@ -150,20 +161,33 @@ class Dictionary:
         path = _cache_path()
         try:
             data = json.loads(path.read_text("utf-8"))
-            return cls(data["en_zh"], data["zh_en"])
+            return cls(data["en_zh"], data["zh_en"], data["common"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        table, glosses = _build_tables()
+        table, glosses, common = _build_tables()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"en_zh": table, "zh_en": glosses}, ensure_ascii=False), "utf-8")
+        data = {"en_zh": table, "zh_en": glosses, "common": common}
+        tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
         os.replace(tmp, path)
-        return cls(table, glosses)
+        return cls(table, glosses, common)
 
     def gloss(self, tokens: Iterable[str]) -> list[str]:
         """The stemmed English words of the senses of each Chinese token. Latin-script tokens
         ("ChatGPT", "36kr") are left out: the lexical leg matches them as they are."""
         return [w for tok in tokens for w in self.glosses.get(tok, ())]
+
+    def is_common(self, text: str) -> bool:
+        """Whether the text is made of common words only (许可证, 卫冕 + 冠军), longest first. jieba
+        tags some of those as names; a name, or a word the dictionary lacks, is not common."""
+        i = 0
+        while i < len(text):
+            longest = range(min(8, len(text) - i), 1, -1)
+            n = next((n for n in longest if text[i : i + n] in self.common), 0)
+            if not n:
+                return False
+            i += n
+        return bool(text)
 
     @staticmethod
     def english_words(text: str) -> list[str]:

@@ -156,6 +156,16 @@ def test_digits_inside_a_name_in_the_question_do_not_rule_out_a_count() -> None:
     assert span is not None and span.text == "1万台"  # not skipped for the "1" of "R1"
 
 
+def test_a_common_word_jieba_tags_as_a_name_is_no_person(seed_pipeline: Pipeline) -> None:
+    # jieba's dictionary tags 许可证 ("permit") as a person's name; the answer is not that word.
+    text = "在美国，每个州决定获得公立学校教学许可证的要求。"
+    assert [s.text for s in find_spans(text, "person")] == ["许可证"]
+    sent = SentenceRow(0, "d", 0, len(text), text, ())
+    query = Query("在美国，谁决定对教师的要求？", "zh", np.zeros(384, np.float32), {"决定": 1.0})
+    assert _best_span(sent, ("person",), query, margin=15.0).text == "许可证"  # type: ignore[union-attr]
+    assert _best_span(sent, ("person",), query, 15.0, seed_pipeline.dictionary) is None
+
+
 @pytest.mark.parametrize(
     ("question", "pattern"),
     [

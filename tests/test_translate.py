@@ -62,3 +62,18 @@ def test_only_english_questions_carry_english_words(dictionary: Dictionary) -> N
     assert english == ("cloud", "build", "mexico")
     assert lexical_query("哪些云厂商在墨西哥建设数据中心？", vector, dictionary).english == ()
     assert lexical_query("Which clouds build in Mexico?", vector, None).english == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "common"),
+    [
+        ("许可证", True),  # one common word
+        ("卫冕冠军", True),  # two common words (卫冕 + 冠军), not an entry of its own
+        ("丹佛", False),  # CC-CEDICT writes the pinyin of a name capitalised
+        ("约什·诺曼", False),  # a transliterated name the dictionary lacks
+        ("陈晓建", False),
+        ("", False),
+    ],
+)
+def test_common_words_are_told_from_names(dictionary: Dictionary, text: str, common: bool) -> None:
+    assert dictionary.is_common(text) is common
