@@ -268,6 +268,8 @@ def _latin(text: str, min_words: int = 1) -> list[SpanCand]:
 
 
 _DOTS = "·•・"
+_REGNAL = re.compile(r"[一二三四五六七八九十]+世")
+_ORIGINAL = re.compile(r" ?[(（][A-Z][A-Za-z.'\- ]{1,40}[)）]")
 
 
 def _person_spans(text: str) -> list[SpanCand]:
@@ -296,7 +298,12 @@ def _person_spans(text: str) -> list[SpanCand]:
         k = i
         while (dot(k - 1) and han(k - 2)) or part(k - 1):
             k -= 2 if dot(k - 1) else 1
+        if _REGNAL.fullmatch(words[k][2]) and han(k - 1) and words[k - 1][3].startswith("n"):
+            k -= 1  # "腓特烈" + "二世": jieba may tag the name before the numeral as a place
         start, end = words[k][0], words[j][1]
+        gloss = _ORIGINAL.match(text, end)
+        if gloss:
+            end = gloss.end()  # the name as the original writes it: "卓戈 (Drogo)"
         if end - start >= 2:
             spans[(start, end)] = SpanCand(start, end, text[start:end])
     return list(spans.values())

@@ -129,6 +129,8 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("奥维咨询董事合伙人张君毅表示", "person", "张君毅"),
         ("还有防守端锋科尼·伊利。", "person", "科尼·伊利"),
         ("日经新闻记者藤野逸郎报道", "person", "藤野逸郎"),
+        ("选帝侯腓特烈二世当时邀请", "person", "腓特烈二世"),  # jieba tags 腓特烈 a place
+        ("册封领袖卓戈 (Drogo)为公爵", "person", "卓戈 (Drogo)"),  # with the original spelling
         ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
         ("须获得三分之二的票数", "count", "三分之二"),  # a fraction is one quantity
         ("洛杉矶有 两支 球队", "count", "两支"),
