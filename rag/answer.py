@@ -1,6 +1,6 @@
 """Answer: a short extractive answer with citations, or an honest abstention.
 
-Entry point: `extract_answer(query, passages, index, settings) -> AnswerResult`.
+Entry point: `extract_answer(query, passages, index, settings, dictionary=None) -> AnswerResult`.
 
     >>> result = extract_answer(query, passages, index, AnswerSettings())
     >>> result.answer, result.citations[0]["quote"]
@@ -10,12 +10,13 @@ No reader model exists offline, so the answer is built from evidence we can comp
 1. The question's expected answer type (`detect_type`, English and Chinese cue words).
 2. Candidate sentences from the top passages, scored by dense similarity (sentence vectors made at
    index time), idf-weighted overlap with the question's words (and Chinese character pairs) and
-   their translations, the question's words the previous sentence adds, and the passage's
+   their translations, the question's words the previous sentence adds, for English questions
+   (with a dictionary) the CC-CEDICT glosses of the sentence's words, and the passage's
    retrieval score.
 3. Where a type is known, the span of that type nearest to the question's words in the best
    sentence (dates, numbers with units, money, percentages, people, organisations, places,
-   quoted or Latin-script names); list questions collect the best sentences across documents;
-   otherwise the best sentence.
+   quoted or Latin-script names; with a dictionary, a "person" made of common words is none);
+   list questions collect the best sentences across documents; otherwise the best sentence.
 4. A confidence in [0, 1] from those features; below `abstain_below` the service abstains.
 """
 
