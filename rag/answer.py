@@ -202,8 +202,9 @@ _SPAN_PATTERNS: dict[str, re.Pattern[str]] = {
 _QUOTED = re.compile(r"[“「『《\"]([^”」』》\"]{1,40})[”」』》\"]")
 # Latin letters with their accents (Bogusławski, Île-de-France), not only ASCII.
 _LETTER = "A-Za-zÀ-ÖØ-öø-ɏ"
+_UPPER = "A-ZÀ-ÖØ-Þ"
 _LATIN_NAME = re.compile(
-    rf"[A-ZÀ-ÖØ-Þ][{_LETTER}0-9.+#-]*(?:\s+[{_LETTER}0-9][{_LETTER}0-9.+#-]*){{0,3}}"
+    rf"[{_UPPER}][{_LETTER}0-9.+#-]*(?:\s+[{_LETTER}0-9][{_LETTER}0-9.+#-]*){{0,3}}"
 )
 
 _TYPE_SPANS: dict[AnswerType, tuple[str, ...]] = {
@@ -270,7 +271,7 @@ def _latin(text: str, min_words: int = 1) -> list[SpanCand]:
 
 _DOTS = "·•・"
 _REGNAL = re.compile(r"[一二三四五六七八九十]+世")
-_ORIGINAL = re.compile(r" ?[(（][A-Z][A-Za-z.'\- ]{1,40}[)）]")
+_ORIGINAL = re.compile(rf" ?[(（][{_UPPER}][{_LETTER}.'\- ]{{1,40}}[)）]")
 
 
 def _person_spans(text: str) -> list[SpanCand]:
