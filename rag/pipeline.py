@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from rag.answer import AnswerSettings, extract_answer
 from rag.config import Settings
 from rag.embed import Embedder, get_embedder
 from rag.ingest import IngestResult, load_sources
+from rag.metrics import normalise
 from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
 from rag.store import BuildReport, Index, IndexWriter, StoreError, current_generation, open_index
 from rag.translate import Dictionary
@@ -66,10 +66,6 @@ def check_question(question: object, top_k: object = 5) -> tuple[str, int]:
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
         raise QuestionError(f"top_k must be a whole number from 1 to {MAX_TOP_K}")
     return q, top_k
-
-
-def _cache_key(question: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", question).lower().split())
 
 
 class Pipeline:
@@ -118,7 +114,8 @@ class Pipeline:
         if live is None:
             raise NotReadyError("no index is loaded yet")
         mode = mode or self.retrieve_settings.mode
-        key = (_cache_key(q), top_k, mode.value, str(live.index.path))
+        # Questions that differ only in case, width or spacing share an answer.
+        key = (normalise(q), top_k, mode.value, str(live.index.path))
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:

@@ -269,6 +269,16 @@ def test_odd_questions_answer_or_abstain_cleanly(seed_pipeline: Pipeline, questi
         assert len(_answer_text(resp)) <= 300
 
 
+def test_a_question_repeated_with_other_spacing_or_width_is_answered_from_the_cache(
+    seed_pipeline: Pipeline,
+) -> None:
+    first = seed_pipeline.ask("阿里云在哪些国家建设数据中心？")
+    again = seed_pipeline.ask("  阿里云在哪些国家建设 数据中心?")  # half-width ? and spaces
+    assert "cache" not in first["timings_ms"] and again["timings_ms"]["cache"] == 1.0
+    assert again["question"] == "阿里云在哪些国家建设 数据中心?"  # as asked, trimmed
+    assert again["answer"] == first["answer"] and again["citations"] == first["citations"]
+
+
 def test_a_sentence_continuing_the_one_that_names_its_subject_can_answer(
     tmp_path: Path, embedder: Embedder
 ) -> None:
