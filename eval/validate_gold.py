@@ -15,20 +15,24 @@ Import-safe: tests can load it with importlib and call `load_gold`, `load_docs` 
 from __future__ import annotations
 
 import json
-import re
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(REPO_ROOT))
+
+from rag.evaluate import SPLITS  # noqa: E402
+from rag.ingest import load_sources  # noqa: E402
+from rag.metrics import normalise  # noqa: E402
+
 DEFAULT_GOLD = REPO_ROOT / "eval" / "gold" / "seeds.jsonl"
 SEEDS_DIR = REPO_ROOT / "seeds"
 
 LANGS = ("en", "zh")
-SPLITS = ("dev", "test")
 TYPES = (
     "when",
     "how_many",
@@ -53,16 +57,9 @@ REQUIRED_FIELDS: dict[str, type] = {
     "type": str,
 }
 
-_WHITESPACE = re.compile(r"\s+")
-
 
 class GoldFormatError(ValueError):
     """The gold file has lines that are not JSON objects."""
-
-
-def normalise(text: str) -> str:
-    """The contract's matching normalisation: NFKC, lower case, all whitespace removed."""
-    return _WHITESPACE.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def read_gold(path: Path) -> tuple[list[dict[str, Any]], list[int], list[str]]:
@@ -101,10 +98,6 @@ def load_gold(path: Path) -> list[dict[str, Any]]:
 
 def load_docs(seeds: Path = SEEDS_DIR) -> dict[str, str]:
     """The cleaned seed articles, as the service indexes them: doc_id -> text."""
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from rag.ingest import load_sources
-
     return {d.doc_id: d.text for d in load_sources([seeds]).documents}
 
 
