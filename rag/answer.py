@@ -567,7 +567,9 @@ def _gap(start: int, end: int, hits: list[int], default: int) -> float:
 
 
 def _named_by(item: str, query: Query) -> bool:
-    """The question itself names this item, so it is not an answer to it."""
+    """The question itself names this item, so it is not an answer to it. A name's original
+    spelling after it does not count: "谁是梅尔菲伯爵?" names 梅尔菲 (Melfi)."""
+    item = _ORIGINAL.sub("", item) or item
     tokens = set(tokenize(item))
     return item.lower() in query.text.lower() or bool(tokens) and tokens <= query.terms.keys()
 
