@@ -126,6 +126,8 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("自 20 世纪 90 年代以来", "date", "20 世纪 90 年代"),
         ("他一生都住在一系列纽约酒店里", "place", "纽约酒店"),
         ("751 家位于中国", "count", "751 家"),
+        ("位于 28.5°E 的新位置", "count", "28.5°E"),  # degrees, with their direction
+        ("气温高达40℃", "count", "高达40℃"),
         ("奥维咨询董事合伙人张君毅表示", "person", "张君毅"),
         ("还有防守端锋科尼·伊利。", "person", "科尼·伊利"),
         ("日经新闻记者藤野逸郎报道", "person", "藤野逸郎"),
