@@ -302,6 +302,8 @@ def _person_spans(text: str) -> list[SpanCand]:
             k -= 2 if dot(k - 1) else 1
         if _REGNAL.fullmatch(words[k][2]) and han(k - 1) and words[k - 1][3].startswith("n"):
             k -= 1  # "腓特烈" + "二世": jieba may tag the name before the numeral as a place
+        if han(j + 1) and _ORIGINAL.match(text, words[j + 1][1]):
+            j += 1  # "奥" + "赛尔 (Oursel)": the original spelling marks where the name ends
         start, end = words[k][0], words[j][1]
         gloss = _ORIGINAL.match(text, end)
         if gloss:

@@ -134,6 +134,7 @@ def test_question_types_are_detected_in_both_languages(question: str, expected: 
         ("选帝侯腓特烈二世当时邀请", "person", "腓特烈二世"),  # jieba tags 腓特烈 a place
         ("册封领袖卓戈 (Drogo)为公爵", "person", "卓戈 (Drogo)"),  # with the original spelling
         ("作家左拉（Émile Zola）写道", "person", "左拉（Émile Zola）"),  # accents too
+        ("一个名叫奥赛尔 (Oursel)的人", "person", "奥赛尔 (Oursel)"),  # jieba: 奥/nr 赛尔/nz
         ("启动了“Go Saudi”项目", "quoted", "Go Saudi"),
         ("须获得三分之二的票数", "count", "三分之二"),  # a fraction is one quantity
         ("洛杉矶有 两支 球队", "count", "两支"),
