@@ -569,9 +569,13 @@ def _gap(start: int, end: int, hits: list[int], default: int) -> float:
 
 
 def _named_by(item: str, query: Query) -> bool:
-    """The question itself names this item, so it is not an answer to it. A name's original
-    spelling after it does not count: "谁是梅尔菲伯爵?" names 梅尔菲 (Melfi)."""
-    item = _ORIGINAL.sub("", item) or item
+    """The question itself names this item, so it is not an answer to it. A name with its
+    original spelling after it is named by either: "谁是梅尔菲伯爵?" and "Who was Count of
+    Melfi?" both name 梅尔菲 (Melfi)."""
+    original = _ORIGINAL.search(item)
+    if original:
+        name, spelt = item[: original.start()], original.group().strip(" (（)）")
+        return _named_by(spelt, query) or bool(name) and _named_by(name, query)
     tokens = set(tokenize(item))
     return item.lower() in query.text.lower() or bool(tokens) and tokens <= query.terms.keys()
 

@@ -172,10 +172,19 @@ def test_a_common_word_jieba_tags_as_a_name_is_no_person(seed_pipeline: Pipeline
     assert _best_span(sent, ("person",), query, 15.0, seed_pipeline.dictionary) is None
 
 
-def test_a_name_the_question_asks_about_is_no_answer_with_its_original_spelling() -> None:
+@pytest.mark.parametrize(
+    ("question", "lang", "terms"),
+    [
+        ("谁是梅尔菲伯爵？", "zh", ("梅尔菲", "伯爵")),
+        ("Who was Count of Melfi?", "en", ("count", "melfi", "伯爵")),  # Melfi: not in CC-CEDICT
+    ],
+)
+def test_a_name_the_question_asks_about_is_no_answer_with_its_original_spelling(
+    question: str, lang: str, terms: tuple[str, ...]
+) -> None:
     text = "他随即在首都梅尔菲 (Melfi) 将伯爵头衔授予领导人威廉 (William)。"
     sent = SentenceRow(0, "d", 0, len(text), text, ())
-    query = Query("谁是梅尔菲伯爵？", "zh", np.zeros(384, np.float32), {"梅尔菲": 1.0, "伯爵": 1.0})
+    query = Query(question, lang, np.zeros(384, np.float32), dict.fromkeys(terms, 1.0))
     assert _best_span(sent, ("person",), query, margin=15.0).text == "威廉 (William)"  # type: ignore[union-attr]
 
 
