@@ -594,7 +594,7 @@ def _best_span(
     hits = _term_hits(text, query)
     qnums = {n.replace(",", "") for n in _QNUM.findall(question)}
     unit = _unit_of(question)
-    scored: list[tuple[float, SpanCand]] = []
+    scored: list[tuple[float, SpanCand, str]] = []
     for kind_rank, kind in enumerate(kinds):
         for span in find_spans(text, kind):
             if _named_by(span.text, query):
@@ -615,13 +615,37 @@ def _best_span(
                     cost += 10  # a bare number is a weaker answer than one with its unit
                 if span.text.startswith("第") and not re.search(r"第几|排第|rank|place", question):
                     cost += 30  # an ordinal ("第一批") names an order, not a quantity
-            scored.append((cost, span))
+            scored.append((cost, span, kind))
     scored.sort(key=lambda cs: cs[0])
     if not scored:
         return None
     if len(scored) > 1 and scored[1][0] - scored[0][0] < margin and scored[1][1] != scored[0][1]:
         return None  # two spans fit about as well: the sentence answers more honestly
-    return scored[0][1]
+    _, best, kind = scored[0]
+    return _with_noun(text, best) if kind == "count" else best
+
+
+_COUNTER = re.compile(r"[个家项条种位名支座所件只头批类部]$")
+
+
+def _with_noun(text: str, span: SpanCand) -> SpanCand:
+    """The count with the noun it counts right after it: 三个 + 中心, 140个 + 市场, 三分之二 +
+    的人口. "Three centres" answers a question better than "three", and gold answers say so
+    (XQuAD dev, right answer with abstention off: zh 498 -> 500, en 440 -> 442 of 632)."""
+    after = [w for w in _tagged(text[span.end :]) if w[2].strip()]
+    if not after or text[span.end : span.end + after[0][0]].strip():
+        return span
+
+    def noun(w: tuple[int, int, str, str]) -> bool:
+        return w[3].startswith("n") and len(w[2]) <= 4
+
+    if _COUNTER.search(span.text) and noun(after[0]):
+        end = after[0][1]
+    elif after[0][2] == "的" and len(after) > 1 and noun(after[1]):
+        end = after[1][1]
+    else:
+        return span
+    return SpanCand(span.start, span.end + end, text[span.start : span.end + end])
 
 
 def _list_items(text: str, query: Query) -> list[str]:

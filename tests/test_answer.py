@@ -189,6 +189,21 @@ def test_a_name_the_question_asks_about_is_no_answer_with_its_original_spelling(
 
 
 @pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("2010年的干旱有三个中心，植物全部死亡。", "三个中心"),  # a counter and its noun
+        ("有时三分之二的人口因为瘟疫消失。", "三分之二的人口"),  # a share "of" its noun
+        ("DeepSeek 在 140个市场 登顶。", "140个市场"),
+        ("这项工程历时 3年 时间。", "3年"),  # a unit, not a counter: the noun is another thing
+    ],
+)
+def test_a_count_takes_in_the_noun_it_counts(text: str, span: str) -> None:
+    sent = SentenceRow(0, "d", 0, len(text), text, ())
+    query = Query("有多少？", "zh", np.zeros(384, np.float32), {})
+    assert _best_span(sent, ("count",), query, margin=15.0).text == span  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
     ("question", "pattern"),
     [
         ("科大讯飞新加坡办公室是哪一天开业的？", r"^\d{1,2}月\d{1,2}日$"),
