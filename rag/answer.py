@@ -14,8 +14,9 @@ No reader model exists offline, so the answer is built from evidence we can comp
    (with a dictionary) the CC-CEDICT glosses of the sentence's words, and the passage's
    retrieval score.
 3. Where a type is known, the span of that type nearest to the question's words in the best
-   sentence (dates, numbers with units, money, percentages, people, organisations, places,
-   quoted or Latin-script names; with a dictionary, a "person" made of common words is none);
+   sentence (dates, numbers with units and the noun they count, money, percentages, people,
+   organisations, places, quoted or Latin-script names; with a dictionary, a "person" made of
+   common words is none);
    list questions collect the best sentences across documents; otherwise the best sentence.
 4. A confidence in [0, 1] from those features; below `abstain_below` the service abstains.
 """
