@@ -17,6 +17,8 @@ import threading
 
 import jieba
 
+from rag.script import fold
+
 jieba.setLogLevel(logging.WARNING)
 _init_lock = threading.Lock()
 _ready = False
@@ -51,8 +53,11 @@ def _ensure_jieba() -> None:
 
 
 def tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
-    """Lower-cased tokens: jieba search-mode words for Chinese runs, whole Latin words/numbers."""
+    """Lower-cased tokens: jieba search-mode words for Chinese runs, whole Latin words/numbers.
+    Traditional characters are folded to Simplified first (`rag.script.fold`): 訊飛 and 讯飞 are
+    the same token, whichever script the question or the document is written in."""
     _ensure_jieba()
+    text = fold(text)
     tokens: list[str] = []
     for m in _PIECES.finditer(text):
         piece = m.group(0)
@@ -74,7 +79,7 @@ def han_bigrams(text: str) -> frozenset[str]:
     """Pairs of adjacent Chinese characters. They match a paraphrase that jieba cuts differently
     from the text ("擒杀" in "五次擒杀" and "拿下5次擒杀"), which whole-word overlap misses."""
     return frozenset(
-        run[i : i + 2] for run in _HAN.findall(text.lower()) for i in range(len(run) - 1)
+        run[i : i + 2] for run in _HAN.findall(fold(text).lower()) for i in range(len(run) - 1)
     )
 
 
