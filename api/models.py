@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from rag.conversation import MAX_TURNS
 from rag.pipeline import MAX_QUESTION_CHARS, MAX_TOP_K
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -40,12 +41,27 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class HistoryTurn(_Request):
+    """One earlier turn of the conversation."""
+
+    question: Text = Field(max_length=MAX_QUESTION_CHARS)
+    answer: Text = Field(
+        "", max_length=MAX_QUESTION_CHARS, description='what the service answered; "" = abstained'
+    )
+
+
 class AskRequest(_Request):
     question: Text = Field(
         description=f"1 to {MAX_QUESTION_CHARS} characters after trimming; English or Chinese",
         examples=["Which clouds are building datacentres in Mexico?"],
     )
     top_k: StrictInt = Field(5, description=f"passages to return, 1 to {MAX_TOP_K}")
+    history: list[HistoryTurn] = Field(
+        default_factory=list,
+        max_length=MAX_TURNS,
+        description=f"the conversation so far, oldest first, at most {MAX_TURNS} turns; a "
+        "follow-up ('那腾讯呢？', 'When did it open?') is read in its context",
+    )
 
 
 class Citation(_Response):
@@ -79,6 +95,9 @@ class AskResponse(_Response):
     citations: list[Citation]
     passages: list[Passage] = Field(
         description="the top top_k retrieved, best first by the evidence the answer read"
+    )
+    resolved_question: str = Field(
+        description="how the question was read: equal to question when it stands on its own"
     )
     timings_ms: dict[str, float]
 

@@ -16,16 +16,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.answer import AnswerSettings, extract_answer
 from rag.config import Settings
+from rag.conversation import Resolver, Turn
 from rag.embed import Embedder, get_embedder
 from rag.ingest import IngestResult, load_sources
 from rag.metrics import normalise
 from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
+from rag.script import fold
 from rag.store import BuildReport, Index, IndexWriter, StoreError, current_generation, open_index
 from rag.translate import Dictionary
 from rag.types import Document
@@ -85,6 +88,7 @@ class Pipeline:
         self._write_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, str, str], dict[str, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.resolver = Resolver(self._similarity, self.dictionary.is_common)
         if current_generation(settings.index_dir) is not None:
             self._swap(open_index(settings.index_dir, self.embedder))
 
@@ -106,34 +110,53 @@ class Pipeline:
         return live.index
 
     # -- reading -------------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int = 5, mode: Mode | None = None) -> dict[str, Any]:
-        """The CONTRACT's `/ask` response object for one question."""
+    def _similarity(self, phrase: str, candidates: Sequence[str]) -> list[float]:
+        """Cosine of the phrase to each candidate, for reading follow-ups (`rag.conversation`)."""
+        vectors = self.embedder.embed_queries([fold(phrase), *map(fold, candidates)])
+        return [float(v @ vectors[0]) for v in vectors[1:]]
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        mode: Mode | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> dict[str, Any]:
+        """The CONTRACT's `/ask` response object for one question, read in the context of
+        `history` (the earlier turns, oldest first) when it is a follow-up."""
         started = time.perf_counter()
         q, top_k = check_question(question, top_k)
         live = self._live
         if live is None:
             raise NotReadyError("no index is loaded yet")
         mode = mode or self.retrieve_settings.mode
-        # Questions that differ only in case, width or spacing share an answer.
-        key = (normalise(q), top_k, mode.value, str(live.index.path))
+        t = time.perf_counter()
+        resolved = self.resolver.run(q, history).question if history else q
+        resolve_ms = (time.perf_counter() - t) * 1000
+        # Questions that differ only in case, width or spacing share an answer; a follow-up
+        # shares one with the question it was read as.
+        key = (normalise(resolved), top_k, mode.value, str(live.index.path))
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
         if hit is not None:
-            cached = {**hit, "question": q}
+            cached = {**hit, "question": q, "resolved_question": resolved}
             cached["timings_ms"] = {
                 "cache": 1.0,
                 "total": round((time.perf_counter() - started) * 1000, 3),
             }
             return cached
-        timings: dict[str, float] = {}
+        timings: dict[str, float] = {"resolve": resolve_ms} if history else {}
+        # Traditional characters are folded to Simplified for matching (`rag.script`); the
+        # question shown back and every stored text stay as written.
+        folded = fold(resolved)
         t = time.perf_counter()
-        vector = self.embedder.embed_queries([q])[0]
+        vector = self.embedder.embed_queries([folded])[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         dictionary = self.dictionary if mode == Mode.HYBRID_DICT else None
-        query = lexical_query(q, vector, dictionary)
+        query = lexical_query(folded, vector, dictionary)
         timings["query_terms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         passages = live.retriever.run(
@@ -148,6 +171,7 @@ class Pipeline:
         ranking = result.ranking or [(i, p.score) for i, p in enumerate(passages)]
         response: dict[str, Any] = {
             "question": q,
+            "resolved_question": resolved,
             "answer": result.answer,
             "abstained": result.abstained,
             "confidence": round(result.confidence, 4),
