@@ -16,7 +16,7 @@ from typing import Any
 from rag.config import ConfigError, Settings
 from rag.embed import EmbedderError
 from rag.ingest import IngestError
-from rag.store import StoreError
+from rag.store import StoreError, is_served
 
 EXIT_USAGE = 2
 
@@ -51,6 +51,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     sources = [Path(s) for s in args.sources] or [settings.seeds_dir]
+    if args.merge:
+        return _merge(settings, sources, progress=sys.stderr.isatty() or not args.quiet)
+    if is_served(settings.index_dir):
+        raise CliError(
+            f"the index at {settings.index_dir} is being served by `rag serve`, which may hold "
+            "documents posted through the API that a build would drop: stop the server "
+            "first, or run `rag build --merge` to add and replace these sources' documents "
+            "and keep every other one (the server picks the result up by itself)"
+        )
     pipe = Pipeline(settings)
     report, ingested = pipe.build(sources, progress=sys.stderr.isatty() or not args.quiet)
     for source, reason in ingested.skipped:
@@ -60,6 +69,28 @@ def cmd_build(args: argparse.Namespace) -> int:
             f"no documents found in {', '.join(map(str, sources))}; the index at "
             f"{settings.index_dir} was left as it was"
         )
+    print(_build_summary(report, ingested.skipped))
+    return 0
+
+
+def _merge(settings: Settings, sources: list[Path], progress: bool) -> int:
+    """`rag build --merge`: add or replace the sources' documents, remove none."""
+    from rag.embed import get_embedder
+    from rag.ingest import load_sources
+    from rag.store import IndexWriter
+
+    ingested = load_sources(sources)
+    for source, reason in ingested.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    if not ingested.documents:
+        raise CliError(
+            f"no documents found in {', '.join(map(str, sources))}; the index at "
+            f"{settings.index_dir} was left as it was"
+        )
+    writer = IndexWriter(
+        settings.index_dir, get_embedder(settings.embedder), settings.chunk, settings.index_kind
+    )
+    report = writer.apply(ingested.documents, progress=progress)
     print(_build_summary(report, ingested.skipped))
     return 0
 
@@ -113,13 +144,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.server import serve
 
     settings = _settings(args)
-    return serve(settings, host=args.host, port=args.port)
+    if args.workers < 1:
+        raise CliError(f"--workers {args.workers}: give 1 or more", EXIT_USAGE)
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluate import run_cli
 
+    if args.conversations:
+        from rag.conversation_eval import run_cli as run_conversations
+
+        return run_conversations(args, _settings(args))
     return run_cli(args, _settings(args))
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """`rag feedback export --gold` and `rag feedback gaps`, over the index's feedback store."""
+    from rag.feedback import FEEDBACK_FILE, FeedbackStore, dump_jsonl
+
+    settings = _settings(args)
+    store = FeedbackStore(settings.index_dir / FEEDBACK_FILE)
+    if not store.path.exists():
+        raise CliError(
+            f"no feedback at {store.path}: feedback is stored there once `rag serve "
+            f"--index {settings.index_dir}` receives POST /feedback"
+        )
+    if args.action == "export":
+        items = store.gold_candidates() if args.gold else list(store.all())
+        lines = "".join(dump_jsonl(items))
+        if args.out:
+            Path(args.out).write_text(lines, encoding="utf-8")
+            what = "gold-set candidates" if args.gold else "feedback objects"
+            print(f"wrote {len(items)} {what} to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(lines)
+        return 0
+    gaps = store.gaps(args.limit)
+    if args.json:
+        sys.stdout.write("".join(dump_jsonl([g.__dict__ for g in gaps])))
+        return 0
+    if not gaps:
+        print("no gaps: nothing was abstained on or voted down")
+    for g in gaps:
+        detail = f"{g.abstained} abstained, {g.down_votes} down"
+        print(f"{g.count:4d}  {_clip(g.question, 90)}  ({detail})")
+        for comment in g.comments[:3]:
+            print(f"        “{_clip(comment, 100)}”")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,6 +204,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("sources", nargs="*", metavar="SOURCE", help="default: seeds/")
     b.add_argument("--index", metavar="DIR", help="index folder (default index/ or RAG_INDEX_DIR)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument(
+        "--merge",
+        action="store_true",
+        help="add and replace the sources' documents, keep all others (safe beside a server)",
+    )
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="answer one question with citations")
@@ -145,12 +222,24 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--index", metavar="DIR")
     s.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "8000")))
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes over the one index (each follows the committed generation)",
+    )
     s.set_defaults(func=cmd_serve)
 
     e = sub.add_parser("eval", help="evaluate against a gold set or a SQuAD-format benchmark")
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--gold", metavar="FILE", help="gold Q&A set (JSONL)")
     src.add_argument("--squad", metavar="FILE", help="SQuAD-format JSON")
+    src.add_argument(
+        "--conversations",
+        metavar="FILE",
+        help="multi-turn conversations (JSONL), each turn scored alone, with context, rewritten",
+    )
     e.add_argument("--questions", metavar="FILE", help="parallel SQuAD file of questions, by id")
     e.add_argument("--limit", type=int, metavar="N", help="ask at most N questions")
     e.add_argument("--index", metavar="DIR")
@@ -168,6 +257,18 @@ def _parser() -> argparse.ArgumentParser:
         help="retrieval mode to run (repeatable): dense, bm25, hybrid, hybrid+dict",
     )
     e.set_defaults(func=cmd_eval)
+
+    f = sub.add_parser("feedback", help="what users said: gold-set candidates, corpus gaps")
+    fsub = f.add_subparsers(dest="action", required=True)
+    fe = fsub.add_parser("export", help="stored feedback as JSON Lines")
+    fe.add_argument("--gold", action="store_true", help="up-voted answers as gold-set candidates")
+    fe.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    fg = fsub.add_parser("gaps", help="questions abstained on or voted down, most frequent first")
+    fg.add_argument("--limit", type=int, metavar="N", help="show the first N")
+    fg.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
+    for sp in (fe, fg):
+        sp.add_argument("--index", metavar="DIR", help="index folder (the store is beside it)")
+        sp.set_defaults(func=cmd_feedback)
     return p
 
 

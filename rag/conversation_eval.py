@@ -23,13 +23,17 @@ conditions differ; both are reported.
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.config import Settings
 from rag.conversation import Turn
 from rag.evaluate import (
     GOLD_TOP_K,
@@ -248,7 +252,47 @@ def render_failures(run: ConversationRun, limit: int = 20) -> str:
     return "\n".join(out)
 
 
+def run_cli(args: argparse.Namespace, settings: Settings) -> int:
+    """`rag eval --conversations FILE [--split S] [--json OUT] [--report DIR]`."""
+    from rag.evaluate import _gold_pipeline, _modes
+
+    try:
+        conversations = load_conversations(Path(args.conversations), args.split)
+        if not conversations:
+            raise EvalError(f"no conversations in {args.conversations} for split {args.split}")
+        pipe = _gold_pipeline(settings)
+        mode = _modes(args, pipe.retrieve_settings.mode)[0]
+    except EvalError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    run = evaluate_conversations(pipe, conversations, mode)
+    split = f", {args.split} split" if args.split else ""
+    n_turns = sum(len(c.turns) for c in conversations)
+    title = (
+        f"Conversations: {Path(args.conversations).name}{split} ({len(conversations)} "
+        f"conversations, {n_turns} turns; {mode.value})"
+    )
+    table = render_table(run, title)
+    print(table)
+    print(render_failures(run))
+    payload = run.as_dict() | {"title": title, "command": shlex.join(["rag", *sys.argv[1:]])}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.report:
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        body = (
+            f"{table}\n\n```\n{render_failures(run, 100)}\n```\n\nCommand: `{payload['command']}`\n"
+        )
+        (out / "report.md").write_text(body, encoding="utf-8")
+        print(f"wrote {out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
 __all__ = [
+    "run_cli",
     "Conversation",
     "ConversationRun",
     "ConversationTurn",
