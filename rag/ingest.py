@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,25 @@ _BLOCK_TAGS = {
     "figcaption", "dl", "dt", "dd", "main", "aside", "nav", "td", "th", "caption",
 }  # fmt: skip
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
-_MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
-_MD_LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]*)(?:\s+\"[^\"\n]*\")?\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*")
+# Every repetition inside the markdown patterns is bounded, so each match attempt looks at most a
+# few hundred characters ahead and cleaning stays linear in the text: with open-ended `.+?`, a
+# 30 KB line of unmatched `**` or `[` took 28-44 s (every start scanned to the end of the line).
+# The bounds are far above any real link text, URL or emphasised phrase.
+# Possessive (`{m,n}+`) where the class excludes the character that must follow: the same
+# matches, without backtracking into the run.
+_MD_IMAGE = re.compile(r"!\[[^\[\]\n]{0,500}+\]\([^)\n]{0,2000}+\)")
+_MD_LINK = re.compile(
+    r"\[([^\[\]\n]{0,500}+)\]\(([^)\s]{0,2000}+)(?:\s{1,20}+\"[^\"\n]{0,500}+\")?\)"
+)
+_MD_EMPHASIS = re.compile(
+    r"(\*\*|__)(?=\S)(.{1,300}?)(?<=\S)\1|(?<![\w*])\*(?=\S)([^*\n]{1,300}?)(?<=\S)\*"
+)
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
 _MD_QUOTE = re.compile(r"^[ \t]{0,3}>[ \t]?", re.M)
 _MD_RULE = re.compile(r"^[ \t]*([-=*_])(?:[ \t]*\1){2,}[ \t]*$", re.M)
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
-_URL = re.compile(r"^https?://\S+$")
+_URL = re.compile(r"https?://[^\s/?#]+\S*\Z")  # with a host; no spaces or line breaks
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -74,7 +85,7 @@ def load_sources(paths: list[Path]) -> IngestResult:
         for file in files:
             try:
                 docs, bad_records = _read_file(file)
-            except (IngestError, UnicodeDecodeError, OSError) as exc:
+            except (IngestError, UnicodeDecodeError, OSError, RecursionError) as exc:
                 result.skipped.append((str(file), _reason(exc)))
                 continue
             result.skipped.extend(bad_records)
@@ -121,11 +132,16 @@ def make_document(
     else:
         assert markdown is not None
         body, meta = _clean_article(markdown)
+    if published is not None and published.strip() and normalise_date(published) is None:
+        raise IngestError(
+            f"published {_show(published)} is not a valid date or time "
+            "(use e.g. 2024-05-23 or 2024-05-23T10:30:00+08:00)"
+        )
     return _finish(
         doc_id=doc_id,
         body=body,
         title=title or meta.get("title"),
-        url=url or meta.get("url"),
+        url=(url.strip() or None) if url is not None else meta.get("url"),
         published=published or meta.get("published"),
         author=meta.get("author"),
         source=source,
@@ -154,12 +170,17 @@ def normalise_date(value: Any) -> str | None:
         return parsedate_to_datetime(s).isoformat()
     except (TypeError, ValueError, IndexError):
         pass
-    m = re.match(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})", s)
+    m = re.match(
+        r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*(?:(\d{1,2}):(\d{2})(?::(\d{2}))?)?", s
+    )
     if m:
         try:
-            return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+            if m[4] is not None:  # a time after it must be one too (not 25:61:00)
+                time(int(m[4]), int(m[5]), int(m[6] or 0))
         except ValueError:
             return None
+        return day.isoformat()
     return None
 
 
@@ -214,6 +235,9 @@ def _jsonl_record(line: str, path: Path, lineno: int) -> Document:
         raise IngestError(f"invalid JSON ({exc.msg})") from exc
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
         raise IngestError("expected an object with a string 'text'")
+    for key in ("doc_id", "title", "url", "published"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise IngestError(f"{key}: expected a string or null, got {_shape(obj[key])}")
     return make_document(
         doc_id=str(obj.get("doc_id") or f"{path.stem}-{lineno}"),
         text=obj["text"],
@@ -238,6 +262,17 @@ def _finish(
     if not doc_id or len(doc_id) > 200 or any(c in "/\\" or not c.isprintable() for c in doc_id):
         raise IngestError(
             f"invalid doc_id {doc_id!r}: 1-200 characters, no slashes or control characters"
+        )
+    if doc_id in (".", ".."):
+        # Clients resolve `/documents/..` to `/` before sending it: such a document could be
+        # stored but never fetched or deleted.
+        raise IngestError(
+            f"invalid doc_id {doc_id!r}: '.' and '..' are not URL path segments; use a name"
+        )
+    if url is not None and not _URL.match(url):
+        raise IngestError(
+            f"url {_show(url)} is not an http or https URL: only http:// and https:// links "
+            "are stored (a citation link must be safe to open)"
         )
     if not body.strip():
         raise IngestError("no text left after cleaning (empty, or only markup and scripts)")
@@ -272,38 +307,109 @@ def _clean_article(raw: str) -> tuple[str, dict[str, Any]]:
     return _normalise(text), meta
 
 
+MAX_FRONT_MATTER_CHARS = 20_000  # real front matter is a few hundred characters
+_AUTHOR_PARTS = 50  # names in one author field; also bounds what YAML aliases can expand to
+
+
 def _front_matter(block: str) -> dict[str, Any]:
+    """The fields we use from a YAML front matter block, each checked on its own: a bad value
+    is an IngestError that names the field and what it accepts.
+
+    Loaded with YAML's BaseLoader, which builds strings, lists and mappings only: YAML's own
+    date resolution would turn `2024-02-30` into a ValueError before we could say which field
+    held it, and the fields we do not use are never interpreted at all."""
+    if len(block) > MAX_FRONT_MATTER_CHARS:
+        raise IngestError(
+            f"front matter is {len(block)} characters (limit {MAX_FRONT_MATTER_CHARS}): "
+            "keep it to the article's metadata"
+        )
     try:
-        data = yaml.safe_load(block)
+        data = yaml.load(block, Loader=yaml.BaseLoader)  # noqa: S506 - builds plain str/list/dict
     except yaml.YAMLError as exc:
         raise IngestError(f"front matter is not valid YAML ({exc.__class__.__name__})") from exc
+    except RecursionError:
+        raise IngestError("front matter is nested too deeply: keep it to flat fields") from None
     if not isinstance(data, dict):
         return {}
     meta: dict[str, Any] = {}
-    if data.get("title"):
-        meta["title"] = str(data["title"])
-    meta["published"] = normalise_date(data.get("date") or data.get("lastmod"))
+    title = data.get("title")
+    if title not in (None, ""):
+        if not isinstance(title, str):
+            raise IngestError(f"front matter title: expected text, got {_shape(title)}")
+        meta["title"] = title
+    for key in ("date", "lastmod"):
+        value = data.get(key)
+        if value in (None, ""):
+            continue
+        published = _front_matter_date(value) if isinstance(value, str) else None
+        if published is None:
+            raise IngestError(
+                f"front matter {key}: {_show(value)} is not a valid date or time "
+                "(use e.g. 2024-05-23 or 2024-05-23T10:30:00+08:00)"
+            )
+        meta["published"] = published
+        break
+    url = data.get("url")
+    if url not in (None, "") and not (isinstance(url, str) and _URL.match(url.strip())):
+        raise IngestError(
+            f"front matter url: {_show(url)} is not an http or https URL: "
+            "only http:// and https:// links are kept"
+        )
     for key in ("from", "url", "source", "link"):
         value = data.get(key)
         if isinstance(value, str) and _URL.match(value.strip()):
             meta["url"] = value.strip()
             break
     author = data.get("author") or data.get("authors")
-    meta["author"] = _flatten_author(author)
+    names: list[str] = []
+    if not _collect_names(author, names, depth=0):
+        raise IngestError(
+            f"front matter author: expected a name or a short list of names, got {_shape(author)}"
+        )
+    meta["author"] = ", ".join(n for n in names if n) or None
     return meta
 
 
-def _flatten_author(value: Any) -> str | None:
+def _front_matter_date(value: str) -> str | None:
+    """An ISO date for a front matter date string, read first as YAML reads a timestamp
+    (`2001-12-14 21:59:43.10 -5`), then as `normalise_date` reads text; an impossible date or
+    time (`2024-02-30`, `25:61:00`) is None."""
+    try:
+        parsed = yaml.safe_load(value)
+    except (yaml.YAMLError, ValueError, OverflowError):
+        parsed = None
+    if isinstance(parsed, (date, datetime)):
+        return normalise_date(parsed)
+    return normalise_date(value)
+
+
+def _collect_names(value: Any, names: list[str], depth: int) -> bool:
+    """Names of an author field (a name, a list of names, `{user: name}` mappings, nested up to
+    three levels, as blog front matter writes them); False when it is anything bigger."""
     if value is None:
-        return None
+        return True
     if isinstance(value, str):
-        return value
+        names.append(value.strip())
+        return len(names) <= _AUTHOR_PARTS
+    if depth >= 3:
+        return False
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        return False
+    return all(_collect_names(v, names, depth + 1) for v in items)
+
+
+def _shape(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(str(v) for v in value.values())
+        return "a mapping"
     if isinstance(value, list):
-        parts = [_flatten_author(v) for v in value]
-        return ", ".join(p for p in parts if p) or None
-    return str(value)
+        return "a list"
+    return _show(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # <meta> tags that carry a document field, by preference (the first found wins).
@@ -328,32 +434,39 @@ def _clean_html_page(raw: str) -> tuple[str, dict[str, Any]]:
     canonical = soup.find("link", rel="canonical")
     if isinstance(canonical, Tag) and canonical.get("href") and "url" not in meta:
         meta["url"] = str(canonical["href"])
+    if "url" in meta and not _URL.match(meta["url"]):
+        del meta["url"]  # a relative or non-web link in a page's own tags: not a citation link
     body = soup.body or soup
     return _normalise(_html_to_text(body)), meta
 
 
 def _html_to_text(node: Tag) -> str:
-    """Text of an HTML tree: block elements become line breaks, dropped tags vanish."""
+    """Text of an HTML tree: block elements become line breaks, dropped tags vanish.
+
+    Walks the tree with an explicit stack, not recursion: a page nested a thousand levels deep
+    (a RecursionError, and an HTTP 500, when this recursed) costs no more than a flat one."""
     out: list[str] = []
-
-    def walk(el: Tag) -> None:
-        for child in el.children:
-            if isinstance(child, Comment):
+    stack: list[tuple[Iterator[Any], bool]] = [(iter(node.children), False)]
+    while stack:
+        children, block = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if block:
+                out.append("\n")
+            continue
+        if isinstance(child, Comment):
+            continue
+        if isinstance(child, NavigableString):
+            out.append(str(child))
+        elif isinstance(child, Tag):
+            name = child.name.lower()
+            if name in _DROP_TAGS:
                 continue
-            if isinstance(child, NavigableString):
-                out.append(str(child))
-            elif isinstance(child, Tag):
-                name = child.name.lower()
-                if name in _DROP_TAGS:
-                    continue
-                block = name in _BLOCK_TAGS
-                if block:
-                    out.append("\n")
-                walk(child)
-                if block:
-                    out.append("\n")
-
-    walk(node)
+            child_block = name in _BLOCK_TAGS
+            if child_block:
+                out.append("\n")
+            stack.append((iter(child.children), child_block))
     return "".join(out)
 
 

@@ -3,14 +3,16 @@ the article gives it, and bad sources skipped with a reason while the rest still
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from rag.ingest import load_sources
+from rag.ingest import IngestError, load_sources, make_document
 from rag.types import Document
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -212,3 +214,113 @@ def test_bad_sources_are_skipped_with_reasons_and_the_rest_loads(tmp_path: Path)
     assert "no text left" in reasons["empty.md"]
     assert "no text left" in reasons["scripts.html"]
     assert "no such file" in reasons["missing.txt"]
+
+
+# -- hostile documents (issue 16): each is refused with its reason, or cleaned in linear time --
+
+DEEP_HTML = "<div>" * 3000 + "深处的字" + "</div>" * 3000
+
+
+def test_html_nested_thousands_deep_is_cleaned_without_recursion() -> None:
+    for kind in ("html", "markdown"):
+        doc = make_document(doc_id="deep", **{kind: DEEP_HTML})
+        assert doc.text == "深处的字"
+
+
+@pytest.mark.parametrize(
+    "front, field",
+    [
+        ("date: 2024-02-30", "date"),
+        ("date: 2024-01-01 25:61:00", "date"),
+        ("lastmod: not a date", "lastmod"),
+        ("title: {a: b}", "title"),
+        ("url: javascript:alert(1)", "url"),
+        ("author: " + "[" * 50 + "x" + "]" * 50, "author"),
+    ],
+)
+def test_a_bad_front_matter_value_is_refused_naming_its_field(front: str, field: str) -> None:
+    with pytest.raises(IngestError, match=f"front matter {field}"):
+        make_document(doc_id="x", markdown=f"---\n{front}\n---\n正文。")
+
+
+def test_front_matter_nested_too_deeply_is_refused_not_a_crash() -> None:
+    nested = "a: " + "{b: " * 5000 + "c" + "}" * 5000
+    with pytest.raises(IngestError, match="front matter"):
+        make_document(doc_id="x", markdown=f"---\n{nested}\n---\n正文。")
+
+
+def test_front_matter_aliases_cannot_expand_an_author_without_bound() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    bomb += "author: [*b, *b, *b, *b, *b, *b, *b, *b, *b]"
+    with pytest.raises(IngestError, match="front matter author"):
+        make_document(doc_id="x", markdown=f"---\n{bomb}\n---\n正文。")
+
+
+def test_a_yaml_timestamp_in_front_matter_still_becomes_an_iso_date() -> None:
+    doc = make_document(doc_id="x", markdown="---\ndate: 2001-12-14 21:59:43.10 -5\n---\n正文。")
+    assert doc.published is not None and doc.published.startswith("2001-12-14T21:59:43")
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "data:text/html,x", "ftp://x.org/a", "//x.org", "http://"]
+)
+def test_only_http_and_https_urls_are_stored(url: str) -> None:
+    with pytest.raises(IngestError, match="http or https"):
+        make_document(doc_id="x", text="正文。", url=url)
+    assert make_document(doc_id="x", text="正文。", url="https://x.org/a?b#c").url
+
+
+@pytest.mark.parametrize("doc_id", [".", "..", " .. "])
+def test_doc_ids_that_are_not_path_segments_are_refused(doc_id: str) -> None:
+    with pytest.raises(IngestError, match="not URL path segments"):
+        make_document(doc_id=doc_id, text="正文。")
+
+
+def test_an_impossible_published_date_is_refused() -> None:
+    with pytest.raises(IngestError, match="published"):
+        make_document(doc_id="x", text="正文。", published="2024-02-30")
+
+
+ADVERSARIAL_MARKDOWN = {
+    "unclosed-emphasis": "**a ",
+    "unclosed-links": "[a",
+    "link-openers": "[a](",
+    "image-openers": "![a](",
+    "titles": '[a](b "',
+    "underscores": "__x ",
+    "tags": "<i>",
+}
+
+
+@pytest.mark.parametrize("piece", ADVERSARIAL_MARKDOWN.values(), ids=ADVERSARIAL_MARKDOWN.keys())
+def test_markdown_cleaning_is_linear_in_the_text(piece: str) -> None:
+    """Twice the text, about twice the time (it was quadratic: 30 KB took 28-44 s). Timed as
+    the best of three, and the ratio, not a wall-clock bound, is what is checked."""
+
+    def seconds(size: int) -> float:
+        text = piece * (size // len(piece))
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            with contextlib.suppress(IngestError):
+                make_document(doc_id="x", markdown=text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = seconds(16_000), seconds(64_000)
+    assert large < max(small * 8, 0.05), (small, large)  # quadratic would be 16x
+
+
+def test_a_bad_file_is_skipped_with_its_reason_and_the_rest_builds(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text("---\ntitle: 好\n---\n阿里云在墨西哥建数据中心。", "utf-8")
+    (tmp_path / "date.md").write_text("---\ndate: 2024-02-30\n---\n正文。", "utf-8")
+    (tmp_path / "deep.html").write_text(DEEP_HTML, "utf-8")
+    (tmp_path / "lines.jsonl").write_text(
+        '{"doc_id": "j1", "text": "正文。", "url": 5}\n{"doc_id": "..", "text": "正文。"}\n',
+        "utf-8",
+    )
+    result = load_sources([tmp_path])
+    assert sorted(d.doc_id for d in result.documents) == ["deep", "good"]
+    reasons = {Path(s.split(":")[0]).name + s[len(s.split(":")[0]) :]: r for s, r in result.skipped}
+    assert "front matter date" in reasons["date.md"]
+    assert "url" in reasons["lines.jsonl:1"] and "path segments" in reasons["lines.jsonl:2"]
