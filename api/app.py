@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.logs import configure_logging, request_id_var
 from api.metrics import HttpMetrics
-from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, TrustedProxyMiddleware
 from api.models import (
     AskRequest,
     AskResponse,
@@ -46,11 +46,12 @@ from api.models import (
     IngestResponse,
     Ready,
 )
-from api.ratelimit import RateLimiter
+from api.ratelimit import Admission, RateLimiter, ask_cost
 from api.routes_feedback import feedback_router
 from api.service import PipelineFactory, Service
 from rag.config import Settings
 from rag.conversation import Turn
+from rag.embed import query_tokens
 from rag.feedback import FEEDBACK_FILE, FeedbackStore
 from rag.ingest import IngestError, make_document
 from rag.pipeline import QuestionError, check_question
@@ -146,7 +147,7 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
     feedback = FeedbackStore(settings.index_dir / FEEDBACK_FILE)  # beside the index, kept by builds
 
     # Middleware: the last added is the outermost.
-    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, timeout=settings.body_timeout)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -156,6 +157,9 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics, routes=app.router.routes)
+    # Outermost, so the log, the metrics and the limiter all see the same client.
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
+    admission = Admission(settings.max_queue)
 
     # -- errors ----------------------------------------------------------------------------------
     @app.exception_handler(RequestValidationError)
@@ -236,9 +240,24 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
             raise HTTPException(
                 429,
                 f"too many questions from {client}: the limit is "
-                f"{settings.rate_limit_per_minute} a minute; retry in {seconds} s",
+                f"{settings.rate_limit_per_minute} a minute, counted in ordinary questions (a "
+                f"long question or a large top_k counts as several); retry in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
+
+    async def admit() -> AsyncIterator[None]:
+        """A place among the questions the server holds at once (RAG_MAX_QUEUE), or 503."""
+        if not admission.enter():
+            raise HTTPException(
+                503,
+                f"the server is busy: {admission.limit} questions are already being answered "
+                "or queued; retry in 1 s",
+                headers={"Retry-After": "1"},
+            )
+        try:
+            yield
+        finally:
+            admission.leave()
 
     # -- operations ------------------------------------------------------------------------------
     @app.get("/healthz", response_model=Health, tags=["operations"])
@@ -262,14 +281,19 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
     @app.post(
         "/ask",
         response_model=AskResponse,
-        dependencies=[Depends(rate_limit), Depends(require_json)],
+        dependencies=[Depends(rate_limit), Depends(require_json), Depends(admit)],
         responses={429: {"model": ErrorBody}},
         tags=["questions"],
     )
-    def ask(body: AskRequest) -> dict[str, Any]:
+    def ask(body: AskRequest, request: Request) -> dict[str, Any]:
         """A short extractive answer with citations, or an abstention, and the top passages."""
         try:
             question, top_k = check_question(body.question, body.top_k)
+            if limiter is not None and request.client:  # the rest of its cost (see ratelimit)
+                pipe = service.pipeline()
+                passages = max(top_k, pipe.answer_settings.read_k)
+                cost = ask_cost(query_tokens(pipe.embedder, question), passages)
+                limiter.charge(request.client.host, cost - 1.0)
             history = [Turn(t.question, t.answer) for t in body.history]
             response = service.pipeline().ask(question, top_k, history=history)
         except QuestionError as exc:

@@ -4,13 +4,22 @@
   and one metrics sample per request, and the catch-all that turns an unhandled exception into
   500 {"detail": "internal error", "request_id": ...} with the traceback in the log only.
 - `BodyLimitMiddleware`: bodies over the limit get 413 before any route sees them. It checks
-  Content-Length and also counts the bytes of chunked bodies, which carry no length.
+  Content-Length and also counts the bytes of chunked bodies, which carry no length. A body
+  that takes longer than `timeout` seconds to arrive gets 408 and the connection is closed.
+- `TrustedProxyMiddleware`: the client address is the peer's, unless the peer is a configured
+  proxy (RAG_TRUSTED_PROXIES): then it is the last address in X-Forwarded-For that is not one
+  of ours. Off by default, so a client cannot pick its own identity (and rate-limit bucket).
 
-    >>> app = BodyLimitMiddleware(app, limit=64 * 1024)
+A client that hangs up before its response is logged and counted as 499 (nginx's "client
+closed request"), not as a 500: it is not a server error and must not inflate the error rate.
+
+    >>> app = BodyLimitMiddleware(app, limit=64 * 1024, timeout=30.0)
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -20,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,12 +55,58 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: Sequ
     await send({"type": "http.response.body", "body": payload})
 
 
-class BodyLimitMiddleware:
-    """413 for request bodies over `limit` bytes; smaller bodies are read once and replayed."""
+CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection first"
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class TrustedProxyMiddleware:
+    """Replaces the ASGI client address with the one a trusted proxy forwarded."""
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[str]) -> None:
+        self.app = app
+        self.networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def _trusted(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.networks)
+
+    def client(self, peer: str, forwarded: str) -> str:
+        """The client behind `peer`, given the X-Forwarded-For value `forwarded`: walking from
+        the right (the hop nearest us), the first address that is not a trusted proxy. An
+        untrusted peer's header is ignored; an unparseable hop ends the walk there."""
+        if not self._trusted(peer):
+            return peer
+        client = peer
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                break  # garbage from the client side of the chain: keep the last good hop
+            client = hop
+            if not self._trusted(hop):
+                break
+        return client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.networks and scope.get("client"):
+            peer, port = scope["client"]
+            values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+            client = self.client(peer, ",".join(values))
+            if client != peer:
+                scope = {**scope, "client": (client, port)}
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """413 for request bodies over `limit` bytes, 408 for one not sent within `timeout`
+    seconds; smaller bodies are read once and replayed."""
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     def _too_large(self) -> dict[str, Any]:
         kib = self.limit // 1024
@@ -77,10 +133,19 @@ class BodyLimitMiddleware:
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+            except TimeoutError:
+                detail = (
+                    f"request body not received within {self.timeout:g} s: send the whole "
+                    "body at once (or as fast as the network allows)"
+                )
+                await send_json(send, 408, {"detail": detail}, [("connection", "close")])
+                return
             if message["type"] == "http.disconnect":
-                return  # the client left; nobody to answer
+                return  # the client left; nobody to answer (logged as 499)
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
@@ -133,6 +198,14 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        disconnected = False
+
+        async def receive_watching() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -145,11 +218,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watching, send_with_id)
+            if not response_started and disconnected:
+                status = CLIENT_CLOSED
+        except ClientDisconnect:
+            status = CLIENT_CLOSED
         except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            if not response_started:
-                await send_json(send_with_id, 500, {"detail": "internal error"})
+            if disconnected and not response_started:
+                status = CLIENT_CLOSED  # what failed was reading from a client that left
+            else:
+                log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+                if not response_started:
+                    await send_json(send_with_id, 500, {"detail": "internal error"})
         finally:
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"

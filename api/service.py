@@ -8,6 +8,11 @@ Loading in the background lets uvicorn bind its port at once: /healthz answers w
 start embeds the seed articles, and /readyz says 503 (with what is going on) until the index is
 live. If loading fails, `on_failure` is called (`rag serve` uses it to stop the server and exit
 with the message) and /readyz keeps saying why.
+
+At start-up the service marks the folder as served (`rag build` then refuses to replace it, see
+`rag.store.hold_serving`), removes what crashed builds left, and once loaded, follows the
+committed generation: every `settings.reload_seconds` it checks `CURRENT` and swaps in a
+generation another process wrote (a second worker, `rag build --merge`).
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
+from typing import IO
 
 from fastapi import HTTPException
 
 from rag.config import Settings
-from rag.embed import EmbedderError
+from rag.embed import EmbedderError, configure_batching
 from rag.ingest import IngestError
 from rag.pipeline import Pipeline
-from rag.store import StoreError
+from rag.store import StoreError, clean_leftovers, hold_serving
 
 log = logging.getLogger("api")
 
@@ -49,6 +56,7 @@ class Service:
         self.error: str | None = None
         self._pipeline: Pipeline | None = None
         self._thread: threading.Thread | None = None
+        self._serving: IO[str] | None = None
 
     def start(self) -> None:
         if self._thread is None:
@@ -59,8 +67,13 @@ class Service:
     def _load(self) -> None:
         settings = self.settings
         try:
+            self._serving = hold_serving(settings.index_dir)
+            removed = clean_leftovers(settings.index_dir)
+            if removed:
+                log.info("removed leftovers of earlier builds: %s", ", ".join(sorted(removed)))
             self.status = f"loading the index at {settings.index_dir}"
             pipe = self.factory(settings)
+            configure_batching(pipe.embedder, settings.max_batch, settings.batch_window_ms)
             if not pipe.ready:
                 self.status = f"building the index from {settings.seeds_dir} (first start)"
                 log.info(self.status)
@@ -79,8 +92,25 @@ class Service:
             )
         except (StoreError, EmbedderError, IngestError, OSError) as exc:
             self._fail(str(exc), traceback=False)
+            return
         except Exception as exc:  # anything else is a bug: keep its traceback in the log
             self._fail(f"{type(exc).__name__}: {exc}", traceback=True)
+            return
+        self._follow(pipe)
+
+    def _follow(self, pipe: Pipeline) -> None:
+        """Swap in generations other processes commit (runs for the life of the server)."""
+        while True:
+            time.sleep(self.settings.reload_seconds)
+            try:
+                if pipe.refresh():
+                    index = pipe.index
+                    log.info(
+                        "followed a generation written by another process",
+                        extra={"documents": len(index.documents), "chunks": len(index.chunks)},
+                    )
+            except Exception:  # noqa: BLE001 - e.g. a generation deleted while it was read
+                log.warning("could not load the committed generation; retrying", exc_info=True)
 
     @staticmethod
     def _warm_up(pipe: Pipeline) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from rag.config import ConfigError, Settings
 from rag.embed import EmbedderError
 from rag.ingest import IngestError
-from rag.store import StoreError
+from rag.store import StoreError, is_served
 
 EXIT_USAGE = 2
 
@@ -51,6 +51,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     sources = [Path(s) for s in args.sources] or [settings.seeds_dir]
+    if args.merge:
+        return _merge(settings, sources, progress=sys.stderr.isatty() or not args.quiet)
+    if is_served(settings.index_dir):
+        raise CliError(
+            f"the index at {settings.index_dir} is being served by `rag serve`, which may hold "
+            "documents posted through the API that a build would drop: stop the server "
+            "first, or run `rag build --merge` to add and replace these sources' documents "
+            "and keep every other one (the server picks the result up by itself)"
+        )
     pipe = Pipeline(settings)
     report, ingested = pipe.build(sources, progress=sys.stderr.isatty() or not args.quiet)
     for source, reason in ingested.skipped:
@@ -60,6 +69,28 @@ def cmd_build(args: argparse.Namespace) -> int:
             f"no documents found in {', '.join(map(str, sources))}; the index at "
             f"{settings.index_dir} was left as it was"
         )
+    print(_build_summary(report, ingested.skipped))
+    return 0
+
+
+def _merge(settings: Settings, sources: list[Path], progress: bool) -> int:
+    """`rag build --merge`: add or replace the sources' documents, remove none."""
+    from rag.embed import get_embedder
+    from rag.ingest import load_sources
+    from rag.store import IndexWriter
+
+    ingested = load_sources(sources)
+    for source, reason in ingested.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    if not ingested.documents:
+        raise CliError(
+            f"no documents found in {', '.join(map(str, sources))}; the index at "
+            f"{settings.index_dir} was left as it was"
+        )
+    writer = IndexWriter(
+        settings.index_dir, get_embedder(settings.embedder), settings.chunk, settings.index_kind
+    )
+    report = writer.apply(ingested.documents, progress=progress)
     print(_build_summary(report, ingested.skipped))
     return 0
 
@@ -113,7 +144,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.server import serve
 
     settings = _settings(args)
-    return serve(settings, host=args.host, port=args.port)
+    if args.workers < 1:
+        raise CliError(f"--workers {args.workers}: give 1 or more", EXIT_USAGE)
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -171,6 +204,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("sources", nargs="*", metavar="SOURCE", help="default: seeds/")
     b.add_argument("--index", metavar="DIR", help="index folder (default index/ or RAG_INDEX_DIR)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument(
+        "--merge",
+        action="store_true",
+        help="add and replace the sources' documents, keep all others (safe beside a server)",
+    )
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="answer one question with citations")
@@ -184,6 +222,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--index", metavar="DIR")
     s.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "8000")))
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes over the one index (each follows the committed generation)",
+    )
     s.set_defaults(func=cmd_serve)
 
     e = sub.add_parser("eval", help="evaluate against a gold set or a SQuAD-format benchmark")

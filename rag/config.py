@@ -7,6 +7,7 @@ PosixPath('index')
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,19 @@ def _int(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(f"{name}={value} is out of range ({low} to {high})")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
@@ -44,6 +58,14 @@ class Settings:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     index_kind: IndexKind = IndexKind.AUTO
     cache_size: int = 1024  # answers kept for repeated questions
+    # Serving under load (issue 16): see README "Configuration" for each.
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
+    max_queue: int = 64  # questions admitted at once (running or waiting); 503 beyond
+    batch_window_ms: float = 2.0  # how long the first question of a batch waits for company
+    max_batch: int = 16  # questions embedded together at most
+    header_timeout: float = 10.0  # seconds to send the request line and headers
+    body_timeout: float = 30.0  # seconds to send the body
+    reload_seconds: float = 1.0  # how often a server checks for a generation another wrote
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -57,6 +79,17 @@ class Settings:
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        proxies = tuple(
+            p.strip() for p in env.get("RAG_TRUSTED_PROXIES", "").split(",") if p.strip()
+        )
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"RAG_TRUSTED_PROXIES: {proxy!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
         settings = cls(
             index_dir=Path(env.get("RAG_INDEX_DIR", "index")),
             seeds_dir=Path(env.get("RAG_SEEDS_DIR", "seeds")),
@@ -67,5 +100,12 @@ class Settings:
             chunk=chunk,
             index_kind=kind,
             cache_size=_int("RAG_CACHE_SIZE", 1024, 0, 1_000_000),
+            trusted_proxies=proxies,
+            max_queue=_int("RAG_MAX_QUEUE", 64, 1, 100_000),
+            batch_window_ms=_float("RAG_BATCH_WINDOW_MS", 2.0, 0.0, 1000.0),
+            max_batch=_int("RAG_MAX_BATCH", 16, 1, 1024),
+            header_timeout=_float("RAG_HEADER_TIMEOUT", 10.0, 0.1, 3600.0),
+            body_timeout=_float("RAG_BODY_TIMEOUT", 30.0, 0.1, 3600.0),
+            reload_seconds=_float("RAG_RELOAD_SECONDS", 1.0, 0.05, 3600.0),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 
 import jieba
 
@@ -86,3 +87,15 @@ def han_bigrams(text: str) -> frozenset[str]:
 def content_tokens(text: str) -> list[str]:
     """Tokens without stopwords, for counting overlaps."""
     return tokenize(text, keep_stopwords=False)
+
+
+def has_content_words(text: str, is_known: Callable[[str], bool]) -> bool:
+    """Whether `text` holds a word worth searching for: a Chinese word that is not a function
+    word, or a Latin word of two letters or more that `is_known` accepts (a dictionary or index
+    word). Punctuation, numbers and operators alone (`' OR 1=1; --`) hold none."""
+    for tok in content_tokens(text):
+        if _HAN.search(tok):
+            return True
+        if tok.isalpha() and len(tok) >= 2 and is_known(tok):
+            return True
+    return False

@@ -26,6 +26,7 @@ from rag.config import Settings
 from rag.conversation import Resolver, Turn
 from rag.embed import Embedder, get_embedder
 from rag.ingest import IngestResult, load_sources
+from rag.lexical import has_content_words
 from rag.metrics import normalise
 from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
 from rag.script import fold
@@ -199,6 +200,11 @@ class Pipeline:
                 else None
             ),
         }
+        if not response["abstained"] and not has_content_words(
+            folded, lambda w: w in live.index.vocabulary or bool(self.dictionary.translate(w))
+        ):
+            # Nothing to search for (`' OR 1=1; --`): whatever matched, matched by chance.
+            response.update(answer="", abstained=True, confidence=0.0, citations=[])
         timings["total"] = (time.perf_counter() - started) * 1000
         response["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}
         if self.settings.cache_size:
@@ -223,29 +229,59 @@ class Pipeline:
         if not ingested.documents:
             return BuildReport(skipped=ingested.skipped), ingested
         with self._write_lock:
-            report = self._writer().apply(ingested.documents, replace_all=True, progress=progress)
+            report = self._writer().apply(
+                ingested.documents, replace_all=True, progress=progress, base=self._base()
+            )
             report.skipped = ingested.skipped
-            if report.changed or self._live is None:
-                self._swap(open_index(self.settings.index_dir, self.embedder))
+            if report.changed or self._live is None or report.index is not self._base():
+                self._swap(report.index or open_index(self.settings.index_dir, self.embedder))
         return report, ingested
 
+    def _base(self) -> Index | None:
+        live = self._live
+        return live.index if live is not None else None
+
     def upsert(self, doc: Document) -> int:
-        """Add or replace one document; returns its chunk count once it is durably stored."""
+        """Add or replace one document; returns its chunk count once it is durably stored.
+        The writer starts from the open index (no reload) and hands back the new one, so a
+        write costs its document's embedding and the new generation's files, and readers keep
+        the previous index until the swap."""
         with self._write_lock:
-            self._writer().apply([doc])
-            index = open_index(self.settings.index_dir, self.embedder)
-            self._swap(index)
+            index = self._writer().apply([doc], base=self._base()).index
+            assert index is not None
+            if index is not self._base():
+                self._swap(index)
             return index.n_chunks.get(doc.doc_id, 0)
 
     def delete(self, doc_id: str) -> bool:
         """Remove one document; False when it is unknown."""
         with self._write_lock:
+            self._follow()  # another process may have added it
             live = self._live
             if live is None or doc_id not in live.index.documents:
                 return False
-            self._writer().apply(deletes=[doc_id])
-            self._swap(open_index(self.settings.index_dir, self.embedder))
+            index = self._writer().apply(deletes=[doc_id], base=live.index).index
+            assert index is not None
+            self._swap(index)
             return True
+
+    def refresh(self) -> bool:
+        """Swap in the committed generation when another process (a second worker, `rag build
+        --merge`) wrote one since; True if it did. Servers call it every RAG_RELOAD_SECONDS."""
+        gen = current_generation(self.settings.index_dir)
+        live = self._live
+        if gen is None or (live is not None and live.index.path == gen):
+            return False
+        with self._write_lock:
+            return self._follow()
+
+    def _follow(self) -> bool:
+        gen = current_generation(self.settings.index_dir)
+        live = self._live
+        if gen is None or (live is not None and live.index.path == gen):
+            return False
+        self._swap(open_index(self.settings.index_dir, self.embedder))
+        return True
 
 
 __all__ = ["Pipeline", "QuestionError", "NotReadyError", "StoreError", "check_question"]

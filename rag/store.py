@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import faiss
 import numpy as np
@@ -111,6 +111,7 @@ class BuildReport:
     seconds: float = 0.0
     changed: bool = False
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    index: Index | None = field(default=None, repr=False)  # the generation now live
 
 
 def content_hash(doc: Document) -> str:
@@ -195,6 +196,45 @@ class Index:
                 self.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
         finally:
             con.close()
+        self.faiss_index = faiss.read_index(str(path / "chunks.faiss"))
+        set_search_params(self.faiss_index, IndexKind(m.index_kind))
+        self.sentence_vectors = np.load(path / "sentences.npy")
+        self._derive()
+
+    @classmethod
+    def from_parts(
+        cls,
+        path: Path,
+        manifest: Manifest,
+        docs: dict[str, Document],
+        hashes: dict[str, str],
+        chunk_rows: list[ChunkRow],
+        sent_rows: list[SentenceRow],
+        faiss_index: faiss.Index,
+        sentence_vectors: np.ndarray,
+    ) -> Index:
+        """The generation a writer has just committed at `path`, from what it wrote, without
+        reading it back (the writer hands it to the pipeline, which swaps it in)."""
+        index = cls.__new__(cls)
+        index.path = path
+        index.manifest = manifest
+        index.documents = dict(docs)
+        index.hashes = dict(hashes)
+        index.chunks = {c.row: c for c in sorted(chunk_rows, key=lambda c: c.row)}
+        index.doc_chunks = {}
+        for c in index.chunks.values():
+            index.doc_chunks.setdefault(c.doc_id, []).append(c.row)
+        index.sentences = list(sent_rows)
+        index.doc_sentences = {}
+        for sent in index.sentences:
+            index.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
+        index.faiss_index = faiss_index
+        set_search_params(faiss_index, IndexKind(manifest.index_kind))
+        index.sentence_vectors = sentence_vectors
+        index._derive()
+        return index
+
+    def _derive(self) -> None:
         self.n_chunks = {d: len(rows) for d, rows in self.doc_chunks.items()}
         # Which sentences lie in each chunk: asked for every candidate chunk of every query, so it
         # is worked out once here (sentences of a document are stored in text order).
@@ -211,9 +251,11 @@ class Index:
                         break
                     inside.append(i)
                 self._chunk_sentences[row] = inside
-        self.faiss_index = faiss.read_index(str(path / "chunks.faiss"))
-        set_search_params(self.faiss_index, IndexKind(m.index_kind))
-        self.sentence_vectors = np.load(path / "sentences.npy")
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every token of every chunk: the words this index can match lexically."""
+        return frozenset(t for c in self.chunks.values() for t in c.tokens)
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k chunks nearest to one normalised query vector: (chunk row, inner product)."""
@@ -258,14 +300,67 @@ def open_index(index_dir: Path, embedder: Embedder) -> Index:
 
 
 @contextlib.contextmanager
-def _writer_lock(index_dir: Path) -> Iterator[None]:
+def _writer_lock(index_dir: Path, wait: bool = True) -> Iterator[bool]:
+    """Holds `.lock` (one writer at a time, across processes); yields False, holding nothing,
+    when `wait` is False and another writer has it."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+SERVING = ".serving"  # held (flock, shared) by every `rag serve` process of the folder
+
+
+def hold_serving(index_dir: Path) -> IO[str]:
+    """Mark `index_dir` as served for as long as the returned handle stays open (the lock goes
+    with the process, however it ends). `rag build` checks it with `is_served`."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(index_dir / SERVING, "w")  # noqa: SIM115 - kept open for the server's life
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle
+
+
+def is_served(index_dir: Path) -> bool:
+    """Whether a `rag serve` process holds `index_dir` (it may hold documents posted to it)."""
+    path = index_dir / SERVING
+    if not path.exists():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def clean_leftovers(index_dir: Path) -> list[str]:
+    """Remove what crashed builds left (`.tmp-gen-*`) and generations `CURRENT` no longer names;
+    returns their names. `rag serve` calls it at start-up. Skipped while another process
+    writes (it holds the writer lock, and its temporary folder is not a leftover)."""
+    if not index_dir.is_dir():
+        return []
+    removed: list[str] = []
+    with _writer_lock(index_dir, wait=False) as held:
+        if not held:
+            return []
+        live = current_generation(index_dir)
+        for path in index_dir.iterdir():
+            leftover = path.name.startswith(".tmp-gen-")
+            # Old generations go only while CURRENT names a live one: never the last index.
+            old = live is not None and path.name.startswith("gen-") and path.name != live.name
+            if path.is_dir() and (leftover or old):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:
@@ -299,13 +394,19 @@ class IndexWriter:
         deletes: Sequence[str] = (),
         replace_all: bool = False,
         progress: bool = False,
+        base: Index | None = None,
     ) -> BuildReport:
         """Add or replace `upserts`, remove `deletes` (or, with `replace_all`, everything not in
-        `upserts`); returns what changed. Nothing is written when nothing changed."""
+        `upserts`); returns what changed, and the now-live generation as `report.index`.
+        Nothing is written when nothing changed.
+
+        `base` is the caller's open copy of the live generation (a server's): used instead of
+        reading the generation again when it is still the committed one. When another process
+        committed since, the committed generation is read, so no write is ever lost."""
         started = time.perf_counter()
         with _writer_lock(self.index_dir):
             self._remove_leftovers()  # of builds that crashed; the lock says none is running
-            old, previous = self._open_current(replace_all)
+            old, previous = self._open_current(replace_all, base)
             old_hashes = old.hashes if old is not None else {d: h for d, (_, h) in previous.items()}
             new_docs = {d.doc_id: d for d in upserts}
             gone = (
@@ -334,6 +435,7 @@ class IndexWriter:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise
             assert old is not None
+            report.index = old
             report.documents = old.manifest.documents
             report.chunks = old.manifest.chunks
             report.sentences = old.manifest.sentences
@@ -341,7 +443,7 @@ class IndexWriter:
             return report
 
     def _open_current(
-        self, replace_all: bool
+        self, replace_all: bool, base: Index | None = None
     ) -> tuple[Index | None, dict[str, tuple[Document, str]]]:
         """The live generation if this writer can update it in place; else None and the
         documents it holds with their hashes (other chunking or another embedder: every document
@@ -358,6 +460,8 @@ class IndexWriter:
                     self.chunk_settings.overlap)  # fmt: skip
             if (m.embedder, m.dim, m.chunk_size, m.chunk_overlap) != ours:
                 return None, read_documents(gen)
+            if base is not None and base.path == gen and base.manifest == m:
+                return base, {}  # open already, and nothing committed since: no second read
             return Index(gen, self.embedder), {}
         except (StoreError, sqlite3.Error, RuntimeError, OSError):
             if replace_all:
@@ -482,7 +586,9 @@ class IndexWriter:
         gen = self._commit(
             tmp, manifest, docs, hashes, chunk_rows, sent_rows, sentence_matrix, index
         )
-        return Index(gen, self.embedder)
+        return Index.from_parts(
+            gen, manifest, docs, hashes, chunk_rows, sent_rows, index, sentence_matrix
+        )
 
     def _commit(
         self,
