@@ -47,6 +47,13 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r}: use one of {', '.join(allowed)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
@@ -58,6 +65,7 @@ class Settings:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     index_kind: IndexKind = IndexKind.AUTO
     cache_size: int = 1024  # answers kept for repeated questions
+    reader: str = "e5-reader"  # RAG_READER: the trained reader, or "rules"
     # Serving under load (issue 16): see README "Configuration" for each.
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
     max_queue: int = 64  # questions admitted at once (running or waiting); 503 beyond
@@ -100,6 +108,7 @@ class Settings:
             chunk=chunk,
             index_kind=kind,
             cache_size=_int("RAG_CACHE_SIZE", 1024, 0, 1_000_000),
+            reader=_choice("RAG_READER", "e5-reader", ("e5-reader", "rules")),
             trusted_proxies=proxies,
             max_queue=_int("RAG_MAX_QUEUE", 64, 1, 100_000),
             batch_window_ms=_float("RAG_BATCH_WINDOW_MS", 2.0, 0.0, 1000.0),

@@ -28,6 +28,8 @@ from rag.embed import Embedder, get_embedder
 from rag.ingest import IngestResult, load_sources
 from rag.lexical import has_content_words
 from rag.metrics import normalise
+from rag.reader import SpanReader, load_reader
+from rag.reader.answer import ReaderSettings, read_answer
 from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
 from rag.script import fold
 from rag.store import BuildReport, Index, IndexWriter, StoreError, current_generation, open_index
@@ -85,6 +87,10 @@ class Pipeline:
         self.dictionary = Dictionary.load()
         self.retrieve_settings = retrieve or RetrieveSettings()
         self.answer_settings = answer or AnswerSettings()
+        self.reader_settings = ReaderSettings.fitted()
+        self._reader: SpanReader | None = None
+        self._reader_loaded = False
+        self._reader_lock = threading.Lock()
         self._live: _Live | None = None
         self._write_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, str, str], dict[str, Any]] = OrderedDict()
@@ -98,6 +104,16 @@ class Pipeline:
         self._live = _Live(index, Retriever(index, self.retrieve_settings))
         with self._cache_lock:
             self._cache.clear()
+
+    @property
+    def reader(self) -> SpanReader | None:
+        """The trained reader, loaded at first use (None: the rules answer)."""
+        if not self._reader_loaded:
+            with self._reader_lock:
+                if not self._reader_loaded:
+                    self._reader = load_reader(self.settings.reader)
+                    self._reader_loaded = True
+        return self._reader
 
     @property
     def ready(self) -> bool:
@@ -167,6 +183,11 @@ class Pipeline:
         t = time.perf_counter()
         result = extract_answer(query, passages, live.index, self.answer_settings, dictionary)
         timings["extract"] = (time.perf_counter() - t) * 1000
+        reader = self.reader
+        if reader is not None:
+            t = time.perf_counter()
+            result = read_answer(query, passages, result, live.index, reader, self.reader_settings)
+            timings["read"] = (time.perf_counter() - t) * 1000
         # Best first by the evidence the answer read (see `rag.answer._rank_passages`); the
         # retrieval score stays as `fused`.
         ranking = result.ranking or [(i, p.score) for i, p in enumerate(passages)]
