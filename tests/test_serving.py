@@ -213,6 +213,20 @@ def _rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+def test_rag_build_skips_a_bad_file_with_its_reason_and_exits_0(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.txt").write_text("阿里云在墨西哥建数据中心。", "utf-8")
+    (src / "deep.html").write_text("<div>" * 3000 + "深处的字" + "</div>" * 3000, "utf-8")
+    (src / "bad-date.md").write_text("---\ndate: 2024-02-30\n---\n正文。", "utf-8")
+    (src / "bad-url.md").write_text("---\nurl: javascript:alert(1)\n---\n正文。", "utf-8")
+    result = _rag("build", str(src), "--index", str(tmp_path / "index"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "bad-date.md: front matter date: '2024-02-30' is not a valid date" in result.stderr
+    assert "bad-url.md: front matter url" in result.stderr and "Traceback" not in result.stderr
+    assert "2 documents" in result.stdout and "2 files skipped" in result.stdout
+
+
 def test_start_up_removes_leftover_generations(
     index_copy: Path, server_factory: type[ServerProcess]
 ) -> None:

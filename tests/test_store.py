@@ -227,3 +227,44 @@ def test_opening_a_folder_without_an_index_says_to_run_rag_build(
         folder.mkdir()
     with pytest.raises(StoreError, match=r"rag build --index"):
         open_index(folder, embedder)
+
+
+# -- writes proportional to the change; several writers over one folder (issue 16) -------------
+
+
+def _same(a: Index, b: Index) -> None:
+    assert a.documents == b.documents and a.hashes == b.hashes
+    assert a.chunks == b.chunks and a.sentences == b.sentences
+    assert a.faiss_index.ntotal == b.faiss_index.ntotal
+    assert (a.sentence_vectors == b.sentence_vectors).all()
+    assert all(a.chunk_sentences(r) == b.chunk_sentences(r) for r in a.chunks)
+
+
+def test_a_write_hands_back_the_index_it_committed_without_reading_it(
+    index_copy: Path, embedder: Embedder
+) -> None:
+    base = open_index(index_copy, embedder)
+    report = IndexWriter(index_copy, embedder).apply([NEW_DOC], base=base)
+    assert report.index is not None and report.index is not base
+    _same(report.index, open_index(index_copy, embedder))  # what is in memory is what is on disk
+    assert base.documents.keys() == SEED_IDS, "the reader's index was not touched by the write"
+    again = IndexWriter(index_copy, embedder).apply([NEW_DOC], base=report.index)
+    assert not again.changed and again.index is report.index
+
+
+def test_a_writer_with_a_stale_index_keeps_what_another_process_committed(
+    index_copy: Path, embedder: Embedder
+) -> None:
+    """Two servers (workers) over one folder: each starts from its own open index, yet a write
+    never drops what the other committed in between."""
+    one = Pipeline(Settings(index_dir=index_copy), embedder=embedder)
+    two = Pipeline(Settings(index_dir=index_copy), embedder=embedder)
+    one.upsert(NEW_DOC)
+    other = Document(doc_id="other", title="另一篇", text="第二个进程写入的文章。")
+    two.upsert(other)  # `two` still had the generation before NEW_DOC open
+    ids = set(open_index(index_copy, embedder).documents)
+    assert ids == SEED_IDS | {NEW_DOC.doc_id, "other"}
+    assert one.refresh() and set(one.index.documents) == ids
+    assert not one.refresh(), "nothing new: nothing reloaded"
+    assert two.delete(NEW_DOC.doc_id) and one.refresh()
+    assert set(one.index.documents) == SEED_IDS | {"other"}
