@@ -138,7 +138,10 @@ def _zh_slots(question: str) -> list[Slot]:
     question words or verbs. jieba cuts unknown names into single characters (科大/讯/飞), so a
     one-character verb between two nominal words joins them instead of ending the phrase."""
     _ensure_jieba()
-    words = [(w.word, w.flag) for w in pseg.cut(fold(question))]
+    folded = fold(question)
+    words = [(w.word, w.flag) for w in pseg.cut(folded)]
+    # Question words as the pattern reads them ("什么时候"), whichever way jieba cuts them.
+    asked = {i for m in _ZH_WH.finditer(folded) for i in range(m.start(), m.end())}
     spans: list[tuple[int, int, str, str]] = []
     pos = 0
     for word, flag in words:
@@ -146,7 +149,9 @@ def _zh_slots(question: str) -> list[Slot]:
         pos += len(word)
 
     def boundary(k: int) -> bool:
-        _, _, word, flag = spans[k]
+        start, end, word, flag = spans[k]
+        if asked.intersection(range(start, end)):
+            return True
         if flag == "eng":
             return False
         if word.isspace() and 0 < k < len(spans) - 1:

@@ -5,7 +5,8 @@
   "use strict";
   const lang = new URLSearchParams(location.search).get("lang");
   if (lang && lang.toLowerCase().startsWith("zh")) {
-    document.documentElement.lang = "zh-CN";
+    // ?lang=zh-Hant: the widget speaks Traditional Chinese (the page text stays Simplified).
+    document.documentElement.lang = /hant|tw|hk/i.test(lang) ? "zh-Hant" : "zh-CN";
     document.title = "问问文章：附出处的中文科技新闻问答";
     for (const el of document.querySelectorAll("[data-zh]")) el.textContent = el.dataset.zh;
   }

@@ -1,12 +1,18 @@
 /* <rag-chat>: the embeddable chat widget of the article QA service (CONTRACT.md, "HTTP API").
  *   <script src="https://host/widget.js" data-endpoint="https://host" defer></script>
- * data-endpoint is optional (default: this script's origin). No framework: a custom element with a
+ * data-endpoint is optional (default: this script's origin). Options, on the script tag or the
+ * element: data-lang (en, zh-Hans, zh-Hant; default: the page's lang), data-title, data-position
+ * (bottom-right, bottom-left). Follow-ups are sent with the conversation so far (`history`) and
+ * the reply shows how the service read them; a citation opens the article in a viewer at the
+ * quote, with a permalink (#rag-doc=ID&start=S&end=E on the demo page); each answer takes a
+ * thumbs up or down (POST /feedback). No framework: a custom element with a
  * shadow root keeps the host's CSS out and ours in; styles come from a constructed stylesheet
  * (adoptedStyleSheets), so a strict Content-Security-Policy needs no 'unsafe-inline'. No eval, no
  * inline handlers, no style attributes. Every string from the server goes in as text, never HTML:
  * the corpus holds HTML, and anyone with the admin token can ingest more.
- * API: el.ask(question) -> Promise, el.open(), el.close(), el.clear(); any host-page element with
- * data-rag-ask="question" asks it when clicked. Theme: rag-chat { --rag-accent: #b4232a; }
+ * API: el.ask(question) -> Promise, el.open(), el.close(), el.clear(), el.view(doc_id, start, end);
+ * any host-page element with data-rag-ask="question" asks it when clicked.
+ * Theme: rag-chat { --rag-accent: #b4232a; --rag-bg; --rag-fg; --rag-muted; --rag-mark; }
  */
 (() => {
   "use strict";
@@ -16,8 +22,10 @@
   const scriptOrigin = script && script.src ? new URL(script.src, location.href).origin : location.origin;
   const DEFAULT_ENDPOINT = (script && script.dataset.endpoint) || scriptOrigin;
 
-  const CONTEXT = 80; // characters of the article shown either side of a quote
+  const WINDOW = 20000; // characters of an article rendered either side of a quote, at first
   const RELATED = 3; // passages offered when the service abstains
+  const HISTORY = 10; // turns sent with a question (the contract's limit)
+  const FIELD = 1000; // characters of one history field (the contract's limit)
   const SNIPPET = 110; // characters of a related passage shown before it is opened
   const MAX_MESSAGES = 60; // kept in sessionStorage; older ones are dropped
   const TIMEOUT_MS = 30000; // a request slower than this counts as a network error
@@ -41,11 +49,27 @@
       typing: "Searching the articles…",
       notFound: "Sorry, I couldn't find that in the articles.",
       related: "Related passages:",
+      readAs: "Read as:",
       source: (n, title) => `Source ${n}: ${title}`,
       passage: (title) => `Related passage: ${title}`,
       openSource: "Open the source",
       untitled: "Untitled article",
       docError: "Couldn't load the article; showing the quote alone.",
+      viewer: "Source article",
+      back: "Back to the chat",
+      permalink: "Link to this passage",
+      copyLink: "Copy link",
+      copied: "Link copied",
+      earlier: "Show earlier text",
+      later: "Show later text",
+      loading: "Loading the article…",
+      feedback: "Was this answer helpful?",
+      up: "Helpful",
+      down: "Not helpful",
+      comment: "What was wrong or missing? (optional)",
+      sendFeedback: "Send feedback",
+      thanks: "Thanks for the feedback.",
+      feedbackError: "Couldn't send the feedback. Please try again.",
       retry: "Retry",
       network: "Couldn't reach the server. Check the connection and try again.",
       rate: "Too many questions in a short time. Please wait a moment and try again.",
@@ -53,7 +77,7 @@
       server: "The server ran into a problem. Please try again.",
       bad: "That question couldn't be processed. Try rephrasing it.",
     },
-    zh: {
+    "zh-Hans": {
       title: "问问文章",
       subtitle: "答案摘自文章原文，并附出处。",
       launcher: "问问文章",
@@ -70,11 +94,27 @@
       typing: "正在检索文章…",
       notFound: "抱歉，文章中没有找到相关答案。",
       related: "相关段落：",
+      readAs: "理解为：",
       source: (n, title) => `出处 ${n}：${title}`,
       passage: (title) => `相关段落：${title}`,
       openSource: "查看原文",
       untitled: "无标题文章",
       docError: "无法加载文章，仅显示引文。",
+      viewer: "出处文章",
+      back: "返回对话",
+      permalink: "这段引文的链接",
+      copyLink: "复制链接",
+      copied: "链接已复制",
+      earlier: "显示前文",
+      later: "显示后文",
+      loading: "正在加载文章…",
+      feedback: "这个回答有帮助吗？",
+      up: "有帮助",
+      down: "没有帮助",
+      comment: "哪里不对或缺了什么？（可不填）",
+      sendFeedback: "提交反馈",
+      thanks: "感谢你的反馈。",
+      feedbackError: "反馈发送失败，请重试。",
       retry: "重试",
       network: "无法连接服务器，请检查网络后重试。",
       rate: "提问太频繁了，请稍等片刻再试。",
@@ -82,7 +122,58 @@
       server: "服务器出错了，请重试。",
       bad: "无法处理这个问题，请换个说法再试。",
     },
+    "zh-Hant": {
+      title: "問問文章",
+      subtitle: "答案摘自文章原文，並附出處。",
+      launcher: "問問文章",
+      close: "關閉",
+      clear: "新對話",
+      clearLabel: "開始新的對話",
+      log: "對話記錄",
+      welcome: "可以用中文或英文提問文章裡的內容，每個答案都附有出處。",
+      inputLabel: "你的問題",
+      placeholder: "請輸入問題…",
+      send: "發送",
+      you: "你：",
+      bot: "回答：",
+      typing: "正在檢索文章…",
+      notFound: "抱歉，文章中沒有找到相關答案。",
+      related: "相關段落：",
+      readAs: "理解為：",
+      source: (n, title) => `出處 ${n}：${title}`,
+      passage: (title) => `相關段落：${title}`,
+      openSource: "查看原文",
+      untitled: "無標題文章",
+      docError: "無法載入文章，僅顯示引文。",
+      viewer: "出處文章",
+      back: "返回對話",
+      permalink: "這段引文的連結",
+      copyLink: "複製連結",
+      copied: "連結已複製",
+      earlier: "顯示前文",
+      later: "顯示後文",
+      loading: "正在載入文章…",
+      feedback: "這個回答有幫助嗎？",
+      up: "有幫助",
+      down: "沒有幫助",
+      comment: "哪裡不對或缺了什麼？（可不填）",
+      sendFeedback: "提交回饋",
+      thanks: "感謝你的回饋。",
+      feedbackError: "回饋發送失敗，請重試。",
+      retry: "重試",
+      network: "無法連接伺服器，請檢查網路後重試。",
+      rate: "提問太頻繁了，請稍等片刻再試。",
+      busy: "服務正在啟動，請稍後再試。",
+      server: "伺服器出錯了，請重試。",
+      bad: "無法處理這個問題，請換個說法再試。",
+    },
   };
+  // A page language to one of STRINGS' keys: zh-TW, zh-HK, zh-Hant-* read Traditional.
+  function pickLang(value) {
+    const v = String(value || "").toLowerCase();
+    if (!v.startsWith("zh")) return "en";
+    return /hant|tw|hk|mo/.test(v) ? "zh-Hant" : "zh-Hans";
+  }
 
   const CSS = `
 :host { all: initial; }
@@ -92,10 +183,10 @@
   --accent: var(--rag-accent, #1d5fd1);
   --bg: var(--rag-bg, #ffffff);
   --fg: var(--rag-fg, #1f2328);
-  --muted: #5b6472;
+  --muted: var(--rag-muted, #5b6472);
   --line: #d9dee5;
   --soft: #f3f5f8;
-  --mark: #ffe58a;
+  --mark: var(--rag-mark, #ffe58a);
   font: 15px/1.55 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB",
     "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif;
   color: var(--fg);
@@ -158,19 +249,31 @@ h2 { margin: 0; font-size: 16px; line-height: 1.3; }
   border-radius: 8px; background: var(--bg); cursor: pointer; font-size: 13.5px;
 }
 .rel:hover, .rel[aria-expanded="true"] { border-color: var(--accent); }
-.card {
-  margin-top: 8px; padding: 10px 12px; border-left: 3px solid var(--accent); border-radius: 6px;
-  background: var(--bg); font-size: 14px;
+.readas { margin: 4px 0 0; font-size: 12px; color: var(--muted); }
+.votes { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 6px; font-size: 12.5px; color: var(--muted); }
+.vote {
+  min-width: 34px; height: 28px; padding: 0 8px; border: 1px solid var(--line); border-radius: 8px;
+  background: var(--bg); cursor: pointer; font-size: 14px; line-height: 1;
 }
-.card h3 {
-  margin: 0; font-size: 14px; line-height: 1.4; overflow: hidden;
+.vote[aria-pressed="true"] { border-color: var(--accent); background: var(--accent); color: #fff; }
+.fb { display: flex; gap: 6px; width: 100%; }
+.fb input { height: 32px; font-size: 13px; }
+.fb button, .more { flex: none; padding: 0 10px; border: 1px solid var(--accent); border-radius: 8px; background: var(--bg); color: var(--accent); cursor: pointer; font-size: 13px; }
+.viewer {
+  position: absolute; inset: 0; z-index: 2; display: flex; flex-direction: column;
+  background: var(--bg);
+}
+.viewer header { align-items: center; }
+.viewer h3 {
+  margin: 0; font-size: 15px; line-height: 1.35; overflow: hidden;
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2;
 }
-.meta { display: flex; flex-wrap: wrap; gap: 4px 12px; margin: 2px 0 6px; font-size: 12.5px; color: var(--muted); }
+.meta { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 12px; padding: 8px 16px; font-size: 12.5px; color: var(--muted); border-bottom: 1px solid var(--line); }
 .meta a { color: var(--accent); }
-blockquote { margin: 0; color: var(--fg); }
-mark { background: var(--mark); color: inherit; padding: 0 1px; border-radius: 2px; }
-.ctx { color: var(--muted); }
+.meta button { padding: 2px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--bg); cursor: pointer; font-size: 12.5px; }
+.doc { flex: 1; overflow-y: auto; padding: 12px 16px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 14.5px; line-height: 1.7; overscroll-behavior: contain; }
+.more { display: block; height: 30px; margin: 6px 0; }
+mark { background: var(--mark); color: inherit; padding: 0 1px; border-radius: 2px; scroll-margin: 40px; }
 .retry {
   margin-top: 8px; padding: 5px 14px; border: 1px solid var(--accent); border-radius: 8px;
   background: var(--accent); color: #fff; cursor: pointer; font-weight: 600;
@@ -191,9 +294,12 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
   background: var(--accent); color: #fff; cursor: pointer; font-weight: 600;
 }
 .send:disabled { opacity: .55; cursor: progress; }
+.root.left .launcher { left: 20px; right: auto; }
+.root.left .panel { left: 20px; right: auto; }
 @media (max-width: 480px) {
   .panel { left: 8px; right: 8px; top: 8px; bottom: 76px; width: auto; height: auto; max-width: none; max-height: none; }
-  .launcher { right: 12px; bottom: 12px; }
+  .launcher, .root.left .launcher { right: 12px; left: auto; bottom: 12px; }
+  .root.left .panel { left: 8px; right: 8px; }
   .msg { max-width: 96%; }
 }
 @media (prefers-reduced-motion: reduce) { .typing i { animation: none; opacity: .7; } }
@@ -257,7 +363,8 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
     if (!m) return String(value);
     try {
       const date = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
-      return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en", { dateStyle: "long", timeZone: "UTC" }).format(date);
+      const locale = lang === "en" ? "en" : lang === "zh-Hant" ? "zh-TW" : "zh-CN";
+      return new Intl.DateTimeFormat(locale, { dateStyle: "long", timeZone: "UTC" }).format(date);
     } catch (_) {
       return m[0];
     }
@@ -284,12 +391,15 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
     connectedCallback() {
       if (this._built) return;
       this._built = true;
-      const lang = (this.getAttribute("lang") || document.documentElement.lang || "").toLowerCase();
-      this._lang = lang.startsWith("zh") ? "zh" : "en";
-      this._t = STRINGS[this._lang];
+      const opt = (name) => this.getAttribute(`data-${name}`) || (script && script.dataset[name]) || "";
+      this._lang = pickLang(opt("lang") || this.getAttribute("lang") || document.documentElement.lang);
+      this._t = { ...STRINGS[this._lang] };
+      if (opt("title")) this._t.title = this._t.launcher = opt("title");
+      this._position = opt("position") === "bottom-left" ? "left" : "right";
       this._key = `rag-chat:v1:${this.endpoint}`;
       this._build();
       this._restore();
+      this._openFromHash();
     }
 
     _build() {
@@ -325,9 +435,12 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
         h("button", { class: "tool x", type: "button", "aria-label": t.close, onclick: () => this.close() }, icon(CLOSE_ICON, ""))),
       this._log, form);
       this._root.append(h("div", {
-        class: "root", lang: this._lang === "zh" ? "zh-CN" : "en",
+        class: `root ${this._position}`, lang: this._lang === "en" ? "en" : this._lang === "zh-Hant" ? "zh-Hant" : "zh-Hans",
         onkeydown: (e) => {
-          if (e.key === "Escape" && !this._panel.hidden) { e.preventDefault(); this.close(); }
+          if (e.key !== "Escape" || this._panel.hidden) return;
+          e.preventDefault();
+          if (this._viewer) this._closeViewer();
+          else this.close();
         },
       }, this._panel, this._launcher));
     }
@@ -353,6 +466,7 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
 
     clear() {
       if (this._busy) return;
+      this._closeViewer();
       for (const node of this._nodes.values()) node.remove();
       this._nodes.clear();
       this._messages = [];
@@ -382,6 +496,17 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
       return this._fetchAnswer(question);
     }
 
+    // The conversation so far, as the contract's `history`: the answered turns, oldest first.
+    _history() {
+      return this._messages
+        .filter((m) => m.role === "bot" && typeof m.question === "string")
+        .slice(-HISTORY)
+        .map((m) => ({
+          question: m.question.slice(0, FIELD),
+          answer: m.abstained ? "" : String(m.answer || "").slice(0, FIELD),
+        }));
+    }
+
     async _fetchAnswer(question) {
       this._setBusy(true);
       const typing = h("div", { class: "msg bot" },
@@ -391,7 +516,8 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
       this._scrollDown();
       let message;
       try {
-        const res = await this._fetch("/ask", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ question }) });
+        const body = JSON.stringify({ question, history: this._history() });
+        const res = await this._fetch("/ask", { method: "POST", headers: { "Content-Type": "application/json" }, body });
         if (!res.ok) {
           const kind = res.status === 429 ? "rate" : res.status === 503 ? "busy" : res.status >= 500 ? "server" : "bad";
           message = { role: "error", kind, question };
@@ -413,8 +539,10 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
     _keep(data) {
       const citations = Array.isArray(data.citations) ? data.citations : [];
       const passages = Array.isArray(data.passages) ? data.passages.slice(0, RELATED) : [];
+      const resolved = typeof data.resolved_question === "string" ? data.resolved_question : "";
       return {
-        answer: String(data.answer || ""), abstained: Boolean(data.abstained),
+        answer: String(data.answer || ""), abstained: Boolean(data.abstained), resolved,
+        vote: data.vote === "up" || data.vote === "down" ? data.vote : null,
         citations: citations.map(({ n, doc_id, title, url, published, quote, start, end }) => ({ n, doc_id, title, url, published, quote, start, end })),
         passages: data.abstained || !citations.length ? passages.map(({ doc_id, text, start, end }) => ({ doc_id, text, start, end })) : [],
       };
@@ -469,21 +597,7 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
       const found = !m.abstained && Boolean(m.answer);
       const box = h("div", { class: found ? "msg bot reply" : "msg bot reply abstained" },
         h("span", { class: "sr", text: t.bot }));
-      const card = h("div", { class: "card", hidden: true });
-      let openBtn = null;
-      // One card per answer shows whichever source is open; its button toggles it shut.
-      const toggle = (btn, source) => {
-        const wasOpen = openBtn === btn;
-        if (openBtn) openBtn.setAttribute("aria-expanded", "false");
-        openBtn = wasOpen ? null : btn;
-        card.hidden = wasOpen;
-        if (wasOpen) return;
-        btn.setAttribute("aria-expanded", "true");
-        this._showSource(card, source);
-      };
-      const cardId = `c${Math.random().toString(36).slice(2, 10)}`;
-      card.id = cardId;
-      if (found) box.append(this._answer(m, cardId, toggle));
+      if (found) box.append(this._answer(m));
       else {
         box.append(h("p", { class: "lead", text: t.notFound }));
         if (m.passages.length) {
@@ -491,21 +605,25 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
           const list = h("ul", { class: "related" });
           for (const p of m.passages) {
             const btn = h("button", {
-              class: "rel", type: "button", "aria-expanded": "false", "aria-controls": cardId,
+              class: "rel", type: "button", "aria-haspopup": "dialog",
               text: clip(flat(String(p.text || "")), SNIPPET),
             });
-            btn.addEventListener("click", () => toggle(btn, { doc_id: p.doc_id, quote: p.text, start: p.start, end: p.end }));
+            btn.addEventListener("click", () => this._openViewer({ doc_id: p.doc_id, quote: p.text, start: p.start, end: p.end }, btn));
             list.append(h("li", {}, btn));
           }
           box.append(list);
         }
       }
-      box.append(card);
+      // How a follow-up was read, so a wrong reading is visible.
+      if (m.resolved && m.question && flat(m.resolved).trim() !== flat(m.question).trim()) {
+        box.append(h("p", { class: "readas" }, h("span", { text: `${t.readAs} ` }), h("q", { text: m.resolved })));
+      }
+      box.append(this._votes(m));
       return box;
     }
 
     // The answer's text with each [n] that has a citation turned into a chip button.
-    _answer(m, cardId, toggle) {
+    _answer(m) {
       const byN = new Map(m.citations.map((c) => [Number(c.n), c]));
       const p = h("p", { class: "answer" });
       let last = 0;
@@ -515,10 +633,10 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
         p.append(m.answer.slice(last, match.index).replace(/\s+$/, ""), " ");
         const title = c.title || this._t.untitled;
         const chip = h("button", {
-          class: "chip", type: "button", "aria-expanded": "false", "aria-controls": cardId,
+          class: "chip", type: "button", "aria-haspopup": "dialog",
           "aria-label": this._t.source(c.n, title), title, text: String(c.n),
         });
-        chip.addEventListener("click", () => toggle(chip, c));
+        chip.addEventListener("click", () => this._openViewer(c, chip));
         p.append(chip);
         last = match.index + match[0].length;
       }
@@ -526,52 +644,149 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
       return p;
     }
 
-    // Fill the card: title, date, link to the source, and the quote in its context (all text).
-    async _showSource(card, src) {
+    // ---- feedback: thumbs up at once; thumbs down asks for an optional comment first ---------
+
+    _votes(m) {
       const t = this._t;
-      const fallback = `${this.endpoint}/documents/${encodeURIComponent(src.doc_id)}`;
-      const render = (doc, error) => {
-        const meta = { ...doc, ...Object.fromEntries(Object.entries(src).filter(([, v]) => v != null)) };
-        const quote = String(src.quote || "");
-        const text = doc && typeof doc.text === "string" ? doc.text : null;
-        const quoteNode = h("blockquote", {});
-        if (text !== null && text.slice(src.start, src.end) === quote) {
-          const a = Math.max(0, src.start - CONTEXT);
-          const b = Math.min(text.length, src.end + CONTEXT);
-          quoteNode.append(
-            h("span", { class: "ctx", text: (a > 0 ? "…" : "") + flat(text.slice(a, src.start)) }),
-            h("mark", { text: quote }),
-            h("span", { class: "ctx", text: flat(text.slice(src.end, b)) + (b < text.length ? "…" : "") }));
-        } else {
-          quoteNode.append(h("mark", { text: quote }));
-        }
-        const date = formatDate(meta.published, this._lang);
-        const link = h("a", {
-          href: safeHref(meta.url || fallback, fallback), target: "_blank", rel: "noopener noreferrer",
-          text: `${t.openSource} ↗`,
-        });
-        card.replaceChildren(
-          h("h3", { text: meta.title || t.untitled, title: meta.title || null }),
-          h("div", { class: "meta" }, date ? h("time", { datetime: String(meta.published), text: date }) : null, link),
-          quoteNode);
-        if (error) card.append(h("p", { class: "meta", text: t.docError }));
+      const row = h("div", { class: "votes", role: "group", "aria-label": t.feedback });
+      const status = h("span", { role: "status" });
+      const mk = (vote, glyph, label) => h("button", {
+        class: "vote", type: "button", "aria-label": label, title: label,
+        "aria-pressed": m.vote === vote ? "true" : "false", text: glyph,
+      });
+      const up = mk("up", "👍", t.up);
+      const down = mk("down", "👎", t.down);
+      const form = h("form", { class: "fb", hidden: true });
+      const comment = h("input", { type: "text", maxlength: "2000", "aria-label": t.comment, placeholder: t.comment });
+      form.append(comment, h("button", { type: "submit", text: t.sendFeedback }));
+      const send = async (vote, text) => {
+        status.textContent = "";
+        const body = {
+          question: m.question, resolved_question: m.resolved || null, answer: m.abstained ? "" : m.answer, vote,
+          citations: m.citations.map(({ n, doc_id, start, end }) => ({ n, doc_id, start, end })),
+          comment: text || null,
+        };
+        let ok = false;
+        try {
+          const res = await this._fetch("/feedback", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+          ok = res.ok;
+        } catch (_) { /* shown below */ }
+        status.textContent = ok ? t.thanks : t.feedbackError;
+        if (!ok) return;
+        m.vote = vote;
+        up.setAttribute("aria-pressed", String(vote === "up"));
+        down.setAttribute("aria-pressed", String(vote === "down"));
+        form.hidden = true;
+        this._save();
       };
-      const key = `${src.doc_id}:${src.start}:${src.end}`;
-      card.dataset.src = key;
-      card.setAttribute("aria-busy", "true");
-      render(null, false);
-      this._scrollInto(card);
-      let doc = null;
-      let failed = false;
+      up.addEventListener("click", () => { if (m.vote !== "up") send("up", ""); });
+      down.addEventListener("click", () => {
+        if (m.vote === "down") return;
+        form.hidden = false;
+        comment.focus();
+      });
+      form.addEventListener("submit", (e) => { e.preventDefault(); send("down", comment.value.trim()); });
+      row.append(h("span", { class: "sr", text: t.feedback }), up, down, status, form);
+      return row;
+    }
+
+    // ---- the source viewer: the whole article, scrolled to the cited range ------------------
+
+    view(docId, start, end) {
+      this.open();
+      return this._openViewer({ doc_id: String(docId), start: Number(start), end: Number(end) }, null);
+    }
+
+    _permalink(src) {
+      const base = new URL("/", this.endpoint + "/");
+      const params = new URLSearchParams({ "rag-doc": src.doc_id, start: String(src.start), end: String(src.end) });
+      base.hash = params.toString();
+      return base.href;
+    }
+
+    _closeViewer() {
+      const v = this._viewer;
+      if (!v) return;
+      this._viewer = null;
+      v.node.remove();
+      if (v.opener && v.opener.isConnected) v.opener.focus();
+      else this._input.focus();
+    }
+
+    async _openViewer(src, opener) {
+      const t = this._t;
+      this._closeViewer();
+      const uid = `v${Math.random().toString(36).slice(2, 8)}`;
+      const title = h("h3", { id: `${uid}-t`, text: src.title || t.loading });
+      const close = h("button", { class: "tool", type: "button", text: t.back, onclick: () => this._closeViewer() });
+      const meta = h("div", { class: "meta" });
+      const doc = h("div", { class: "doc", tabindex: "0", "aria-label": t.viewer, "aria-busy": "true" });
+      const node = h("section", { class: "viewer", role: "dialog", "aria-modal": "true", "aria-labelledby": `${uid}-t` },
+        h("header", {}, h("div", { class: "heading" }, title), close), meta, doc);
+      const state = { node, opener, src };
+      this._viewer = state;
+      this._panel.append(node);
+      close.focus();
+      let article = null;
       try {
-        doc = await this._doc(src.doc_id);
-      } catch (_) {
-        failed = true;
+        article = await this._doc(src.doc_id);
+      } catch (_) { /* shown below */ }
+      if (this._viewer !== state) return; // closed, or another source opened meanwhile
+      doc.removeAttribute("aria-busy");
+      const text = article && typeof article.text === "string" ? article.text : null;
+      const info = { ...(article || {}), ...Object.fromEntries(Object.entries(src).filter(([, v]) => v != null)) };
+      title.textContent = info.title || t.untitled;
+      const fallback = `${this.endpoint}/documents/${encodeURIComponent(src.doc_id)}`;
+      const date = formatDate(info.published, this._lang);
+      if (date) meta.append(h("time", { datetime: String(info.published), text: date }));
+      meta.append(h("a", { href: safeHref(info.url || fallback, fallback), target: "_blank", rel: "noopener noreferrer", text: `${t.openSource} ↗` }));
+      const valid = text !== null && Number.isInteger(src.start) && Number.isInteger(src.end) && 0 <= src.start && src.start <= src.end && src.end <= text.length;
+      if (!valid) {
+        doc.append(h("p", { text: t.docError }), h("mark", { text: String(src.quote || "") }));
+        return;
       }
-      card.removeAttribute("aria-busy");
-      if (card.hidden || card.dataset.src !== key) return; // closed, or another source opened
-      render(doc, failed);
-      this._scrollInto(card);
+      const link = this._permalink(src);
+      const copied = h("span", { role: "status" });
+      const copy = h("button", { type: "button", text: t.copyLink });
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(link);
+          copied.textContent = t.copied;
+        } catch (_) {
+          copied.textContent = link; // no clipboard access: show it to copy by hand
+        }
+      });
+      meta.append(h("a", { class: "permalink", href: link, text: t.permalink }), copy, copied);
+      this._fillDoc(doc, text, src.start, src.end, Math.max(0, src.start - WINDOW), Math.min(text.length, src.end + WINDOW));
+    }
+
+    // A window of the article around the range, widened on request, so a long article stays
+    // quick to open; one text node each side of the <mark>.
+    _fillDoc(doc, text, start, end, a, b) {
+      const t = this._t;
+      const mark = h("mark", { text: text.slice(start, end) });
+      const parts = [];
+      if (a > 0) {
+        parts.push(h("button", { class: "more", type: "button", text: t.earlier,
+          onclick: () => { this._fillDoc(doc, text, start, end, Math.max(0, a - WINDOW), b); } }));
+      }
+      parts.push("…".repeat(a > 0 ? 1 : 0) + text.slice(a, start), mark, text.slice(end, b) + "…".repeat(b < text.length ? 1 : 0));
+      if (b < text.length) {
+        parts.push(h("button", { class: "more", type: "button", text: t.later,
+          onclick: () => { this._fillDoc(doc, text, start, end, a, Math.min(text.length, b + WINDOW)); } }));
+      }
+      doc.replaceChildren(...parts);
+      const top = mark.offsetTop - doc.offsetTop - doc.clientHeight / 3;
+      doc.scrollTop = Math.max(0, top);
+    }
+
+    // A permalink (#rag-doc=ID&start=S&end=E) opens the viewer at its range.
+    _openFromHash() {
+      const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+      const docId = params.get("rag-doc");
+      const start = Number(params.get("start"));
+      const end = Number(params.get("end"));
+      if (docId && Number.isInteger(start) && Number.isInteger(end)) this.view(docId, start, end);
     }
 
     _doc(docId) {
@@ -588,10 +803,6 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
 
     _scrollDown() {
       this._log.scrollTop = this._log.scrollHeight;
-    }
-
-    _scrollInto(node) {
-      if (node.scrollIntoView) node.scrollIntoView({ block: "nearest" });
     }
 
     // ---- history (sessionStorage: survives a reload, not a new tab) ---------------------------
@@ -613,7 +824,10 @@ input:focus-visible { outline-offset: 0; border-color: var(--accent); }
         if (!m || typeof m !== "object") continue;
         if (m.role === "user" && typeof m.text === "string") this._add(m, false);
         else if (m.role === "error" && typeof m.question === "string") this._add(m, false);
-        else if (m.role === "bot") this._add({ role: "bot", ...this._keep(m) }, false);
+        else if (m.role === "bot") {
+          const question = typeof m.question === "string" ? m.question : undefined;
+          this._add({ role: "bot", question, ...this._keep({ ...m, resolved_question: m.resolved }) }, false);
+        }
       }
       if (saved.open) {
         this._panel.hidden = false;
