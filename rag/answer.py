@@ -36,6 +36,7 @@ import numpy as np
 
 from rag.lexical import STOPWORDS, han_bigrams, tokenize
 from rag.retrieve import Query
+from rag.script import fold
 from rag.store import Index, SentenceRow
 from rag.translate import Dictionary
 from rag.types import Passage
@@ -228,10 +229,12 @@ class SpanCand:
 
 
 def _tagged(text: str) -> list[tuple[int, int, str, str]]:
-    """jieba's words of the text with their offsets and part-of-speech tags."""
+    """jieba's words of the text with their offsets and part-of-speech tags. jieba reads the
+    text folded to Simplified (`rag.script.fold`, same length), so Traditional sentences are cut
+    and tagged as well; the words are the text's own."""
     words, pos = [], 0
-    for word, flag in pseg.lcut(text):
-        words.append((pos, pos + len(word), word, flag))
+    for word, flag in pseg.lcut(fold(text)):
+        words.append((pos, pos + len(word), text[pos : pos + len(word)], flag))
         pos += len(word)
     return words
 
@@ -396,11 +399,13 @@ def find_spans(text: str, kind: str) -> list[SpanCand]:
             else []
         )
         spans = []
-        for m in _SPAN_PATTERNS[kind].finditer(text):
-            s = m.group(0).strip()
-            if not s or not any(c.isdigit() or c in "一二两三四五六七八九十百千" for c in s):
+        # The patterns are written in Simplified (个, 亿, 万): they read the folded text, and the
+        # span is the text's own characters at the same offsets.
+        for m in _SPAN_PATTERNS[kind].finditer(fold(text)):
+            s = text[m.start() : m.end()].strip()
+            if not s or not any(c.isdigit() or c in "一二两三四五六七八九十百千" for c in fold(s)):
                 continue
-            start = m.start() + m.group(0).index(s)
+            start = m.start() + text[m.start() : m.end()].index(s)
             end = start + len(s)
             if any(a < end and start < b for a, b in dates):
                 continue  # part of a date: "6月" is a month, not a count
