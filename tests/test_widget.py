@@ -33,8 +33,7 @@ from playwright.sync_api import (
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "api" / "static"
-SHOTS = ROOT / "artifacts" / "screenshots"
-DOCS = ROOT / "docs"  # the screenshots the README and issue 18 show
+SHOTS = ROOT / "artifacts" / "screenshots"  # docs/ holds copies of these for the README
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -345,7 +344,7 @@ def test_fits_a_360px_screen_without_horizontal_scroll(browser: Browser, seed_se
     log = dialog.get_by_role("log")
     assert log.evaluate("el => el.scrollWidth <= el.clientWidth")
     shoot(page, "widget-mobile.png")
-    page.screenshot(path=str(DOCS / "viewer-mobile.png"))
+    page.screenshot(path=str(SHOTS / "viewer-mobile.png"))
     context.close()
 
 
@@ -511,8 +510,7 @@ def test_a_citation_opens_the_article_at_the_quote_and_its_permalink_opens_it_ag
     # Scrolled to the quote: the highlighted range is inside the visible part of the article.
     box, pane = mark.bounding_box(), view.locator(".doc").bounding_box()
     assert box and pane and pane["y"] <= box["y"] <= pane["y"] + pane["height"], (box, pane)
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "viewer-desktop.png"))
+    page.screenshot(path=str(SHOTS / "viewer-desktop.png"))
 
     link = view.locator("a.permalink").get_attribute("href") or ""
     assert f"start={citation['start']}" in link and f"end={citation['end']}" in link, link
