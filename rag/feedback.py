@@ -18,6 +18,7 @@ it safe to use from the server's worker threads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.answer import detect_type
 from rag.metrics import normalise, strip_markers
 
 FEEDBACK_FILE = "feedback.sqlite3"
@@ -152,8 +154,10 @@ class FeedbackStore:
     def gold_candidates(self) -> list[dict[str, Any]]:
         """Up-voted answers as gold items in the CONTRACT's format, one per distinct question
         (its resolved reading, which stands on its own), newest vote first when repeated. Each
-        part of a list answer is a group; `docs` are the cited documents. Candidates, for a
-        person to check before they join a gold set."""
+        part of a list answer is a group; `docs` are the cited documents; `type` is the answer
+        type the service detects and `split` is dev or test by a hash of the question (stable,
+        about half each), so `eval/validate_gold.py` accepts them. Candidates, for a person to
+        check before they join a gold set."""
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
         for item in reversed(list(self.all())):
@@ -168,6 +172,7 @@ class FeedbackStore:
             groups = [[part] for part in _PARTS.split(answer) if part.strip()]
             cited = [c for c in item.get("citations") or [] if "doc_id" in c]
             docs = list(dict.fromkeys(str(c["doc_id"]) for c in cited))
+            digest = hashlib.sha256(key.encode("utf-8")).digest()
             out.append(
                 {
                     "id": f"fb-{item['id'][:12]}",
@@ -175,6 +180,8 @@ class FeedbackStore:
                     "question": question,
                     "answers": groups,
                     "docs": docs,
+                    "split": "dev" if digest[0] % 2 == 0 else "test",
+                    "type": detect_type(question).value,
                     "source": "feedback",
                     "created": item["created"],
                 }

@@ -5,6 +5,7 @@ Real SQLite files, real `rag serve` processes on loopback, the real `rag` comman
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -168,6 +169,36 @@ def test_rag_feedback_export_gold_and_gaps(tmp_path: Path) -> None:
     done = rag("feedback", "gaps", "--index", str(index))
     assert done.returncode == 0, done.stderr
     assert "What is the capital of Australia?" in done.stdout
+
+
+def test_an_up_voted_answer_exports_as_a_valid_gold_item(seed_server: Any, tmp_path: Path) -> None:
+    question = "科大讯飞新加坡办公室是哪天开业的？"
+    data = httpx.post(f"{seed_server.url}/ask", json={"question": question}, timeout=60).json()
+    assert not data["abstained"], data
+    vote = {
+        "question": question,
+        "resolved_question": data["resolved_question"],
+        "answer": data["answer"],
+        "citations": [
+            {k: c[k] for k in ("n", "doc_id", "start", "end")} for c in data["citations"]
+        ],
+        "vote": "up",
+    }
+    assert httpx.post(f"{seed_server.url}/feedback", json=vote).status_code == 201
+    out = tmp_path / "candidates.jsonl"
+    done = rag(
+        "feedback", "export", "--gold", "--index", str(seed_server.index_dir), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    spec = importlib.util.spec_from_file_location(
+        "validate_gold", ROOT / "eval" / "validate_gold.py"
+    )
+    assert spec and spec.loader
+    validator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(validator)
+    items = [g for g in validator.load_gold(out) if g["question"] == question]
+    assert len(items) == 1
+    assert validator.validate(items, validator.load_docs()) == []
 
 
 def test_rag_feedback_without_a_store_says_where_it_looked(tmp_path: Path) -> None:
