@@ -167,3 +167,23 @@ def test_a_question_is_cut_to_the_embedders_window(embedder: Embedder) -> None:
     assert embedder.count_tokens(long) == window  # type: ignore[attr-defined]
     assert 400 < len(cut) < 2000
     assert np.allclose(embedder.embed_queries([long]), embedder.embed_queries([cut]), atol=1e-5)
+
+
+def test_passages_embedded_beside_questions_match_and_run_at_the_lowest_priority(
+    embedder: Embedder,
+) -> None:
+    """A document posted while questions are asked is embedded on a second model handle at
+    nice 19: the same vectors, and questions never wait for it."""
+    import os
+    import threading
+
+    texts = ["阿里云宣布将在墨西哥新建数据中心。", "科大讯飞新加坡办公室正式开业。"]
+    engine = embedder.engine  # type: ignore[attr-defined]
+    embedder.embed_queries(["a question just now"])  # the server is busy: questions were asked
+    beside = embedder.embed_passages(texts)
+    nice = engine.background._executor.submit(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    ).result()
+    assert nice == 19
+    alone = np.vstack([engine._encode([t], False) for t in texts])
+    assert np.allclose(beside, alone / np.linalg.norm(alone, axis=1, keepdims=True), atol=1e-5)
