@@ -48,8 +48,14 @@ def index_copy(seed_index_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def seed_pipeline(seed_index_dir: Path, embedder: Embedder) -> Pipeline:
-    """A read-only pipeline over the seed index (do not write through it)."""
+    """A read-only pipeline over the seed index (do not write through it), default answerer."""
     return Pipeline(Settings(index_dir=seed_index_dir), embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def rules_pipeline(seed_index_dir: Path, embedder: Embedder) -> Pipeline:
+    """The same, answered by the rules (`RAG_READER=rules`): the tests of rag.answer use it."""
+    return Pipeline(Settings(index_dir=seed_index_dir, reader="rules"), embedder=embedder)
 
 
 def free_port() -> int:

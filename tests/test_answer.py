@@ -40,11 +40,11 @@ def _assert_citations_exact(pipe: Pipeline, resp: dict) -> None:
 
 
 def test_mexico_question_names_both_clouds_each_cited_to_a_document_saying_so(
-    seed_pipeline: Pipeline,
+    rules_pipeline: Pipeline,
 ) -> None:
-    resp = seed_pipeline.ask(MEXICO)
+    resp = rules_pipeline.ask(MEXICO)
     assert not resp["abstained"]
-    _assert_citations_exact(seed_pipeline, resp)
+    _assert_citations_exact(rules_pipeline, resp)
     answer = resp["answer"]
     assert "亚马逊云科技" in answer and "阿里云" in answer
     quotes = [c["quote"] for c in resp["citations"]]
@@ -54,9 +54,9 @@ def test_mexico_question_names_both_clouds_each_cited_to_a_document_saying_so(
 
 
 def test_mexico_question_lists_the_clouds_as_items_each_cited_to_its_sentence(
-    seed_pipeline: Pipeline,
+    rules_pipeline: Pipeline,
 ) -> None:
-    resp = seed_pipeline.ask(MEXICO)
+    resp = rules_pipeline.ask(MEXICO)
     pieces = [p.strip() for p in resp["answer"].split("；")]
     quotes = {c["n"]: c["quote"] for c in resp["citations"]}
     for piece in pieces:
@@ -67,9 +67,9 @@ def test_mexico_question_lists_the_clouds_as_items_each_cited_to_its_sentence(
     assert {"亚马逊云科技", "阿里云"} <= {re.sub(r" \[\d+\]", "", p) for p in pieces}
 
 
-def test_mexico_question_in_chinese_cites_both_clouds(seed_pipeline: Pipeline) -> None:
-    resp = seed_pipeline.ask("哪些云厂商要在墨西哥建设数据中心？")
-    _assert_citations_exact(seed_pipeline, resp)
+def test_mexico_question_in_chinese_cites_both_clouds(rules_pipeline: Pipeline) -> None:
+    resp = rules_pipeline.ask("哪些云厂商要在墨西哥建设数据中心？")
+    _assert_citations_exact(rules_pipeline, resp)
     assert "亚马逊云科技" in resp["answer"] and "阿里云" in resp["answer"]
 
 
@@ -162,14 +162,14 @@ def test_digits_inside_a_name_in_the_question_do_not_rule_out_a_count() -> None:
     assert span is not None and span.text == "1万台"  # not skipped for the "1" of "R1"
 
 
-def test_a_common_word_jieba_tags_as_a_name_is_no_person(seed_pipeline: Pipeline) -> None:
+def test_a_common_word_jieba_tags_as_a_name_is_no_person(rules_pipeline: Pipeline) -> None:
     # jieba's dictionary tags 许可证 ("permit") as a person's name; the answer is not that word.
     text = "在美国，每个州决定获得公立学校教学许可证的要求。"
     assert [s.text for s in find_spans(text, "person")] == ["许可证"]
     sent = SentenceRow(0, "d", 0, len(text), text, ())
     query = Query("在美国，谁决定对教师的要求？", "zh", np.zeros(384, np.float32), {"决定": 1.0})
     assert _best_span(sent, ("person",), query, margin=15.0).text == "许可证"  # type: ignore[union-attr]
-    assert _best_span(sent, ("person",), query, 15.0, seed_pipeline.dictionary) is None
+    assert _best_span(sent, ("person",), query, 15.0, rules_pipeline.dictionary) is None
 
 
 @pytest.mark.parametrize(
@@ -224,11 +224,11 @@ def test_a_count_takes_in_the_noun_it_counts(text: str, span: str) -> None:
     ],
 )
 def test_typed_questions_return_a_span_of_their_type(
-    seed_pipeline: Pipeline, question: str, pattern: str
+    rules_pipeline: Pipeline, question: str, pattern: str
 ) -> None:
-    resp = seed_pipeline.ask(question)
+    resp = rules_pipeline.ask(question)
     assert not resp["abstained"], resp
-    _assert_citations_exact(seed_pipeline, resp)
+    _assert_citations_exact(rules_pipeline, resp)
     assert re.match(pattern, _answer_text(resp)), resp["answer"]
     assert _answer_text(resp) in resp["citations"][0]["quote"]
 
@@ -263,51 +263,51 @@ def test_enumerations_are_split_into_their_items(text: str, items: list[str] | N
     ],
 )
 def test_list_question_answers_with_the_enumerated_items_each_in_the_cited_quote(
-    seed_pipeline: Pipeline, question: str
+    rules_pipeline: Pipeline, question: str
 ) -> None:
-    resp = seed_pipeline.ask(question)
-    _assert_citations_exact(seed_pipeline, resp)
+    resp = rules_pipeline.ask(question)
+    _assert_citations_exact(rules_pipeline, resp)
     items = _answer_text(resp).split("、")
     assert {"韩国", "墨西哥"} <= set(items), resp["answer"]
     assert all(item in resp["citations"][0]["quote"] for item in items)
 
 
-def test_out_of_corpus_question_abstains_but_returns_passages(seed_pipeline: Pipeline) -> None:
-    resp = seed_pipeline.ask("What is the capital of Australia?")
+def test_out_of_corpus_question_abstains_but_returns_passages(rules_pipeline: Pipeline) -> None:
+    resp = rules_pipeline.ask("What is the capital of Australia?")
     assert resp["abstained"] is True
     assert resp["answer"] == "" and resp["citations"] == []
     assert resp["passages"], "passages are still returned"
-    assert 0.0 <= resp["confidence"] < seed_pipeline.answer_settings.abstain_below
+    assert 0.0 <= resp["confidence"] < rules_pipeline.answer_settings.abstain_below
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t", "x" * 1001])
 def test_empty_or_too_long_questions_are_refused_with_a_message(
-    seed_pipeline: Pipeline, question: str
+    rules_pipeline: Pipeline, question: str
 ) -> None:
     with pytest.raises(QuestionError, match=r"question"):
-        seed_pipeline.ask(question)
+        rules_pipeline.ask(question)
 
 
 @pytest.mark.parametrize(
     "question",
     ["😀😀😀", "🤖？", "DeepSeek在哪些market登顶？", "Was ist 阿里云?", "x" * 1000, "？？？", "12"],
 )
-def test_odd_questions_answer_or_abstain_cleanly(seed_pipeline: Pipeline, question: str) -> None:
-    resp = seed_pipeline.ask(question)
+def test_odd_questions_answer_or_abstain_cleanly(rules_pipeline: Pipeline, question: str) -> None:
+    resp = rules_pipeline.ask(question)
     assert isinstance(resp["abstained"], bool)
     assert 0.0 <= resp["confidence"] <= 1.0
     if resp["abstained"]:
         assert resp["answer"] == ""
     else:
-        _assert_citations_exact(seed_pipeline, resp)
+        _assert_citations_exact(rules_pipeline, resp)
         assert len(_answer_text(resp)) <= 300
 
 
 def test_a_question_repeated_with_other_spacing_or_width_is_answered_from_the_cache(
-    seed_pipeline: Pipeline,
+    rules_pipeline: Pipeline,
 ) -> None:
-    first = seed_pipeline.ask("阿里云在哪些国家建设数据中心？")
-    again = seed_pipeline.ask("  阿里云在哪些国家建设 数据中心?")  # half-width ? and spaces
+    first = rules_pipeline.ask("阿里云在哪些国家建设数据中心？")
+    again = rules_pipeline.ask("  阿里云在哪些国家建设 数据中心?")  # half-width ? and spaces
     assert "cache" not in first["timings_ms"] and again["timings_ms"]["cache"] == 1.0
     assert again["question"] == "阿里云在哪些国家建设 数据中心?"  # as asked, trimmed
     assert again["answer"] == first["answer"] and again["citations"] == first["citations"]
@@ -334,9 +334,9 @@ def test_a_sentence_continuing_the_one_that_names_its_subject_can_answer(
 
 @pytest.mark.parametrize("question", [MEXICO, "Sora 能生成多少秒的视频？"])
 def test_the_first_passage_is_the_one_the_answer_came_from(
-    seed_pipeline: Pipeline, question: str
+    rules_pipeline: Pipeline, question: str
 ) -> None:
-    resp = seed_pipeline.ask(question, top_k=3)
+    resp = rules_pipeline.ask(question, top_k=3)
     first, cited = resp["passages"][0], resp["citations"][0]
     assert first["doc_id"] == cited["doc_id"]
     assert first["start"] <= cited["start"] and cited["end"] <= first["end"]
@@ -347,12 +347,12 @@ def test_the_first_passage_is_the_one_the_answer_came_from(
 
 
 def test_ranking_by_the_answers_evidence_differs_from_retrieval_order(
-    seed_pipeline: Pipeline,
+    rules_pipeline: Pipeline,
 ) -> None:
     # Retrieval alone puts another chunk first for this question; the sentence evidence does not.
     question = "Sora 能生成多少秒的视频？"
-    query = make_query(question, seed_pipeline.embedder, seed_pipeline.dictionary)
-    retrieved = Retriever(seed_pipeline.index).run(query, top_k=5)  # the five the answer reads
-    resp = seed_pipeline.ask(question, top_k=5)
+    query = make_query(question, rules_pipeline.embedder, rules_pipeline.dictionary)
+    retrieved = Retriever(rules_pipeline.index).run(query, top_k=5)  # the five the answer reads
+    resp = rules_pipeline.ask(question, top_k=5)
     assert resp["passages"][0]["chunk_id"] != retrieved[0].chunk_id
     assert {p["chunk_id"] for p in resp["passages"]} == {p.chunk_id for p in retrieved}

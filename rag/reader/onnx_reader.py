@@ -79,6 +79,9 @@ class SpanReader:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: on a busy 2-core machine spinning threads take
+        # the cores the embedder and the other requests need.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         return cls(session, load_e5(), threads)
 
