@@ -1,7 +1,10 @@
 """App: the HTTP API of CONTRACT.md as a FastAPI application.
 
     >>> app = create_app(Settings.from_env())        # what `rag serve` runs under uvicorn
-    $ uvicorn api.app:factory --factory              # the same, settings from the environment
+    $ uvicorn api.app:factory --factory --no-proxy-headers   # the same, settings from the env
+
+(`--no-proxy-headers`: uvicorn otherwise believes X-Forwarded-For from loopback, and a client
+could choose its own rate-limit bucket; `rag serve` turns it off and trusts RAG_TRUSTED_PROXIES.)
 
 Routes that do CPU work (`/ask`, document reads and writes) are plain `def`s: FastAPI runs them in
 its threadpool, so the event loop keeps answering /healthz and /metrics during a slow request.
