@@ -42,6 +42,7 @@ from rag.ann import IndexKind, build_index, choose_kind, remove_ids, set_search_
 from rag.chunk import ChunkSettings, chunk_document, split_sentences
 from rag.embed import Embedder, EmbeddingCache
 from rag.lexical import han_bigrams, tokenize
+from rag.script import fold
 from rag.types import Chunk, Document, Sentence
 
 FORMAT_VERSION = 1
@@ -511,7 +512,11 @@ class IndexWriter:
             hashes[doc.doc_id] = content_hash(doc)
             new_chunks.extend(chunk_document(doc, self.chunk_settings))
             new_sents.extend(split_sentences(doc))
-        texts = [c.text for c in new_chunks] + [s.text for s in new_sents]
+        # Vectors are for matching, so Traditional text is embedded folded to Simplified, as
+        # questions are (`rag.script`): a Simplified question then meets a Traditional article
+        # as it would its Simplified twin. Simplified text is a fixed point: its vectors (and
+        # cache keys) are unchanged.
+        texts = [fold(c.text) for c in new_chunks] + [fold(s.text) for s in new_sents]
         vectors, report.embedded = self.cache.embed(self.embedder, texts, progress=progress)
         chunk_vecs, new_sent_vecs = vectors[: len(new_chunks)], vectors[len(new_chunks) :]
         per_doc: dict[str, int] = {}
