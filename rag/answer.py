@@ -527,18 +527,23 @@ def _share(weights: dict[str, float], bag: AbstractSet[str]) -> float:
     return sum(w for t, w in weights.items() if t in bag) / (sum(weights.values()) or 1.0)
 
 
-def _citation(n: int, index: Index, sent: SentenceRow) -> dict[str, Any]:
-    doc = index.documents[sent.doc_id]
+def citation(n: int, index: Index, doc_id: str, start: int, end: int) -> dict[str, Any]:
+    """Citation `n`: the document's characters [start, end) as its quote, with its metadata."""
+    doc = index.documents[doc_id]
     return {
         "n": n,
         "doc_id": doc.doc_id,
         "title": doc.title,
         "url": doc.url,
         "published": doc.published,
-        "quote": doc.text[sent.start : sent.end],
-        "start": sent.start,
-        "end": sent.end,
+        "quote": doc.text[start:end],
+        "start": start,
+        "end": end,
     }
+
+
+def _citation(n: int, index: Index, sent: SentenceRow) -> dict[str, Any]:
+    return citation(n, index, sent.doc_id, sent.start, sent.end)
 
 
 def _candidates(passages: list[Passage], index: Index) -> list[_Cand]:

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.answer import _NUMERIC, _TYPE_SPANS, AnswerResult, AnswerType, Evidence, find_spans
+from rag.answer import (
+    _NUMERIC,
+    _TYPE_SPANS,
+    AnswerResult,
+    AnswerType,
+    Evidence,
+    citation,
+    find_spans,
+)
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
@@ -104,21 +112,10 @@ def _trimmed(doc_text: str, start: int, end: int) -> tuple[int, int]:
 
 def _citation(n: int, index: Index, p: Passage, start: int, end: int) -> dict[str, Any]:
     """The sentences of `p`'s chunk that hold document characters [start, end)."""
-    doc = index.documents[p.doc_id]
     sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
-    q0 = min((s.start for s in sents), default=start)
-    q1 = max((s.end for s in sents), default=end)
-    q0, q1 = min(q0, start), max(q1, end)
-    return {
-        "n": n,
-        "doc_id": doc.doc_id,
-        "title": doc.title,
-        "url": doc.url,
-        "published": doc.published,
-        "quote": doc.text[q0:q1],
-        "start": q0,
-        "end": q1,
-    }
+    q0 = min([start, *(s.start for s in sents)])
+    q1 = max([end, *(s.end for s in sents)])
+    return citation(n, index, p.doc_id, q0, q1)
 
 
 def read_answer(

@@ -132,11 +132,8 @@ class E5File:
         dtype, n, off = self._dir[name]
         if dtype == 0:  # float32
             return np.frombuffer(self._data, "<f4", n, off).copy()
-        width = (
-            self.sizes.hidden
-            if name == "emb.word" or not name.endswith("fo.w")
-            else (self.sizes.ffn)
-        )
+        # Rows are as wide as the layer's input: the FFN width for the down projection only.
+        width = self.sizes.ffn if name.endswith("fo.w") else self.sizes.hidden
         blocks = np.frombuffer(self._data, _BLOCK, n // QK, off).reshape(-1, width // QK)
         if rows is not None:
             blocks = blocks[rows]
