@@ -15,7 +15,7 @@ from typing import Any
 
 from rag.config import ConfigError, Settings
 from rag.embed import EmbedderError
-from rag.ingest import IngestError
+from rag.ingest import IngestError, IngestResult
 from rag.store import StoreError, is_served
 
 EXIT_USAGE = 2
@@ -62,6 +62,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     pipe = Pipeline(settings)
     report, ingested = pipe.build(sources, progress=sys.stderr.isatty() or not args.quiet)
+    _check_ingested(ingested, sources, settings)
+    print(_build_summary(report, ingested.skipped))
+    return 0
+
+
+def _check_ingested(ingested: IngestResult, sources: list[Path], settings: Settings) -> None:
+    """Say which files were skipped and why; refuse a build that found no document at all."""
     for source, reason in ingested.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
     if not ingested.documents:
@@ -69,8 +76,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             f"no documents found in {', '.join(map(str, sources))}; the index at "
             f"{settings.index_dir} was left as it was"
         )
-    print(_build_summary(report, ingested.skipped))
-    return 0
 
 
 def _merge(settings: Settings, sources: list[Path], progress: bool) -> int:
@@ -80,13 +85,7 @@ def _merge(settings: Settings, sources: list[Path], progress: bool) -> int:
     from rag.store import IndexWriter
 
     ingested = load_sources(sources)
-    for source, reason in ingested.skipped:
-        print(f"skipped {source}: {reason}", file=sys.stderr)
-    if not ingested.documents:
-        raise CliError(
-            f"no documents found in {', '.join(map(str, sources))}; the index at "
-            f"{settings.index_dir} was left as it was"
-        )
+    _check_ingested(ingested, sources, settings)
     writer = IndexWriter(
         settings.index_dir, get_embedder(settings.embedder), settings.chunk, settings.index_kind
     )
