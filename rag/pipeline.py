@@ -1,10 +1,11 @@
 """Pipeline: the open service state (embedder, index, retriever) and its three verbs.
 
-Entry point: `Pipeline(settings)`; then `ask(question, top_k)` (the CONTRACT's `/ask` object),
-`upsert(document)` / `delete(doc_id)` (durable, atomic index changes) and `build(sources)`.
+Entry point: `Pipeline(settings)`; then `ask(question, top_k)` (an `Answer`, whose `to_json()`
+is the CONTRACT's `/ask` object), `upsert(document)` / `delete(doc_id)` (durable, atomic index
+changes) and `build(sources)`.
 
     >>> pipe = Pipeline(Settings.from_env())
-    >>> pipe.ask("which clouds are building datacentres in Mexico?")["answer"]
+    >>> pipe.ask("which clouds are building datacentres in Mexico?").answer
 
 Queries run concurrently on the live (index, retriever) pair; writes are serialised, build a new
 generation on disk, and swap it in with one assignment, so a reader sees the old index or the new
@@ -17,14 +18,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from rag.answer import AnswerSettings, extract_answer
 from rag.config import Settings
 from rag.conversation import Resolver, Turn
 from rag.embed import Embedder, get_embedder
+from rag.errors import RagError
+from rag.indexing import BuildReport, Indexer, open_indexer
 from rag.ingest import IngestResult, load_sources
 from rag.lexical import has_content_words
 from rag.metrics import normalise
@@ -32,25 +34,25 @@ from rag.reader import SpanReader, load_reader
 from rag.reader.answer import ReaderSettings, read_answer
 from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
 from rag.script import fold
-from rag.store import BuildReport, Index, IndexWriter, StoreError, current_generation, open_index
+from rag.store import Store, StoreBackend, StoreError, open_backend
 from rag.translate import Dictionary
-from rag.types import Document
+from rag.types import Answer, Document
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 20
 
 
-class QuestionError(ValueError):
+class QuestionError(RagError, ValueError):
     """A question the service will not take; the message says what to fix."""
 
 
-class NotReadyError(RuntimeError):
+class NotReadyError(RagError, RuntimeError):
     """No index is loaded yet."""
 
 
 @dataclass
 class _Live:
-    index: Index
+    index: Store
     retriever: Retriever
 
 
@@ -93,14 +95,15 @@ class Pipeline:
         self._reader_lock = threading.Lock()
         self._live: _Live | None = None
         self._write_lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, int, str, str], dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, str, str], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.resolver = Resolver(self._similarity, self.dictionary.is_common)
-        if current_generation(settings.index_dir) is not None:
-            self._swap(open_index(settings.index_dir, self.embedder))
+        self.backend: StoreBackend = open_backend(settings, self.embedder)
+        if self.backend.committed_version() is not None:
+            self._swap(self.backend.open())
 
     # -- state ---------------------------------------------------------------------------------
-    def _swap(self, index: Index) -> None:
+    def _swap(self, index: Store) -> None:
         self._live = _Live(index, Retriever(index, self.retrieve_settings))
         with self._cache_lock:
             self._cache.clear()
@@ -120,7 +123,7 @@ class Pipeline:
         return self._live is not None
 
     @property
-    def index(self) -> Index:
+    def index(self) -> Store:
         live = self._live
         if live is None:
             raise NotReadyError("no index is loaded yet")
@@ -138,9 +141,9 @@ class Pipeline:
         top_k: int = 5,
         mode: Mode | None = None,
         history: Sequence[Turn] | None = None,
-    ) -> dict[str, Any]:
-        """The CONTRACT's `/ask` response object for one question, read in the context of
-        `history` (the earlier turns, oldest first) when it is a follow-up."""
+    ) -> Answer:
+        """The answer to one question, read in the context of `history` (the earlier turns,
+        oldest first) when it is a follow-up; `.to_json()` is the CONTRACT's `/ask` object."""
         started = time.perf_counter()
         q, top_k = check_question(question, top_k)
         live = self._live
@@ -152,18 +155,19 @@ class Pipeline:
         resolve_ms = (time.perf_counter() - t) * 1000
         # Questions that differ only in case, width or spacing share an answer; a follow-up
         # shares one with the question it was read as.
-        key = (normalise(resolved), top_k, mode.value, str(live.index.path))
+        key = (normalise(resolved), top_k, mode.value, live.index.version)
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
         if hit is not None:
-            cached = {**hit, "question": q, "resolved_question": resolved}
-            cached["timings_ms"] = {
-                "cache": 1.0,
-                "total": round((time.perf_counter() - started) * 1000, 3),
-            }
-            return cached
+            total = (time.perf_counter() - started) * 1000
+            return replace(
+                hit,
+                question=q,
+                resolved_question=resolved,
+                timings_ms={"cache": 1.0, "total": total},
+            )
         timings: dict[str, float] = {"resolve": resolve_ms} if history else {}
         # Traditional characters are folded to Simplified for matching (`rag.script`); the
         # question shown back and every stored text stay as written.
@@ -188,46 +192,27 @@ class Pipeline:
             t = time.perf_counter()
             result = read_answer(query, passages, result, live.index, reader, self.reader_settings)
             timings["read"] = (time.perf_counter() - t) * 1000
-        # Best first by the evidence the answer read (see `rag.answer._rank_passages`); the
-        # retrieval score stays as `fused`.
-        ranking = result.ranking or [(i, p.score) for i, p in enumerate(passages)]
-        response: dict[str, Any] = {
-            "question": q,
-            "resolved_question": resolved,
-            "answer": result.answer,
-            "abstained": result.abstained,
-            "confidence": round(result.confidence, 4),
-            "citations": result.citations,
-            "passages": [
-                {
-                    "doc_id": p.doc_id,
-                    "chunk_id": p.chunk_id,
-                    "text": p.text,
-                    "start": p.start,
-                    "end": p.end,
-                    "score": round(score, 6),
-                    "fused": round(p.score, 6),
-                    "dense": round(p.dense, 6) if p.dense is not None else None,
-                    "lexical": round(p.lexical, 6) if p.lexical is not None else None,
-                }
-                for p, score in ((passages[i], score) for i, score in ranking[:top_k])
-            ],
-            "answer_type": result.answer_type,
-            "lang": query.lang,
-            # What the confidence was computed from, so an abstention can be understood.
-            "evidence": (
-                {k: round(v, 4) for k, v in asdict(result.evidence).items()}
-                if result.evidence
-                else None
-            ),
-        }
-        if not response["abstained"] and not has_content_words(
-            folded, lambda w: w in live.index.vocabulary or bool(self.dictionary.translate(w))
+        if not result.abstained and not has_content_words(
+            folded, lambda w: live.index.knows(w) or bool(self.dictionary.translate(w))
         ):
             # Nothing to search for (`' OR 1=1; --`): whatever matched, matched by chance.
-            response.update(answer="", abstained=True, confidence=0.0, citations=[])
+            result = replace(result, answer="", abstained=True, confidence=0.0, citations=[])
         timings["total"] = (time.perf_counter() - started) * 1000
-        response["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}
+        response = Answer(
+            question=q,
+            resolved_question=resolved,
+            answer=result.answer,
+            abstained=result.abstained,
+            confidence=result.confidence,
+            citations=tuple(result.citations),
+            # Best first by the evidence the answer read, as the answerer ranked them (its
+            # sentence score beside the retrieval's).
+            passages=tuple(result.ranking[:top_k]),
+            answer_type=result.answer_type,
+            lang=query.lang,
+            evidence=result.evidence,
+            timings_ms=timings,
+        )
         if self.settings.cache_size:
             with self._cache_lock:
                 self._cache[key] = response
@@ -236,10 +221,8 @@ class Pipeline:
         return response
 
     # -- writing -------------------------------------------------------------------------------
-    def _writer(self) -> IndexWriter:
-        return IndexWriter(
-            self.settings.index_dir, self.embedder, self.settings.chunk, self.settings.index_kind
-        )
+    def _writer(self) -> Indexer:
+        return open_indexer(self.settings, self.embedder)
 
     def build(
         self, sources: list[Path], progress: bool = False
@@ -254,11 +237,11 @@ class Pipeline:
                 ingested.documents, replace_all=True, progress=progress, base=self._base()
             )
             report.skipped = ingested.skipped
-            if report.changed or self._live is None or report.index is not self._base():
-                self._swap(report.index or open_index(self.settings.index_dir, self.embedder))
+            if report.changed or self._live is None or report.store is not self._base():
+                self._swap(report.store or self.backend.open())
         return report, ingested
 
-    def _base(self) -> Index | None:
+    def _base(self) -> Store | None:
         live = self._live
         return live.index if live is not None else None
 
@@ -268,11 +251,11 @@ class Pipeline:
         write costs its document's embedding and the new generation's files, and readers keep
         the previous index until the swap."""
         with self._write_lock:
-            index = self._writer().apply([doc], base=self._base()).index
-            assert index is not None
-            if index is not self._base():
-                self._swap(index)
-            return index.n_chunks.get(doc.doc_id, 0)
+            store = self._writer().apply([doc], base=self._base()).store
+            assert store is not None
+            if store is not self._base():
+                self._swap(store)
+            return store.chunks_of(doc.doc_id)
 
     def delete(self, doc_id: str) -> bool:
         """Remove one document; False when it is unknown."""
@@ -281,27 +264,29 @@ class Pipeline:
             live = self._live
             if live is None or doc_id not in live.index.documents:
                 return False
-            index = self._writer().apply(deletes=[doc_id], base=live.index).index
-            assert index is not None
-            self._swap(index)
+            store = self._writer().apply(deletes=[doc_id], base=live.index).store
+            assert store is not None
+            self._swap(store)
             return True
 
     def refresh(self) -> bool:
         """Swap in the committed generation when another process (a second worker, `rag build
         --merge`) wrote one since; True if it did. Servers call it every RAG_RELOAD_SECONDS."""
-        gen = current_generation(self.settings.index_dir)
-        live = self._live
-        if gen is None or (live is not None and live.index.path == gen):
+        if not self._behind():
             return False
         with self._write_lock:
             return self._follow()
 
-    def _follow(self) -> bool:
-        gen = current_generation(self.settings.index_dir)
+    def _behind(self) -> bool:
+        """Whether another process committed a state this one has not swapped in."""
+        version = self.backend.committed_version()
         live = self._live
-        if gen is None or (live is not None and live.index.path == gen):
+        return version is not None and (live is None or live.index.version != version)
+
+    def _follow(self) -> bool:
+        if not self._behind():
             return False
-        self._swap(open_index(self.settings.index_dir, self.embedder))
+        self._swap(self.backend.open())
         return True
 
 

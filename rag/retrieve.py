@@ -1,9 +1,9 @@
 """Retrieve: hybrid search over the chunks, dense (FAISS) + BM25 over jieba tokens, fused by score.
 
-Entry point: `Retriever(index, settings).run(query) -> list[Passage]`, where `query` is a `Query`
+Entry point: `Retriever(store, settings).run(query) -> list[Passage]`, where `query` is a `Query`
 (the question, its embedding, and its weighted lexical terms from `make_query`).
 
-    >>> retriever = Retriever(open_index(Path("index"), embedder))
+    >>> retriever = Retriever(open_backend(settings, embedder).open())
     >>> query = make_query("which clouds are building datacentres in Mexico?", embedder)
     >>> [p.doc_id for p in retriever.run(query, top_k=3)]
 
@@ -20,14 +20,13 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import bm25s
 import numpy as np
 
 from rag.embed import Embedder
 from rag.lexical import content_tokens, tokenize
-from rag.store import Index
+from rag.store import Store
 from rag.translate import Dictionary
-from rag.types import Document, Passage
+from rag.types import Passage
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
@@ -110,25 +109,6 @@ def lexical_query(question: str, vector: np.ndarray, dictionary: Dictionary | No
     return Query(question, lang, vector, terms, english)
 
 
-def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
-    model = bm25s.BM25()
-    model.index([tokens or [""] for tokens in corpus], show_progress=False)
-    return model
-
-
-# Parts of a host name that name no source.
-_HOST_NOISE = frozenset(
-    ["www", "com", "cn", "net", "org", "co", "io", "uk", "jp", "de", "fr", "m", "html"]
-)
-
-
-def _field_tokens(doc: Document) -> list[str]:
-    """A document's title words and the names in its source URL's host."""
-    host = re.match(r"[a-z]+://([^/:?#]+)", (doc.url or "").lower())
-    names = [w for w in re.split(r"[^a-z0-9]+", host.group(1)) if w] if host else []
-    return tokenize(doc.title or "") + [w for w in names if w not in _HOST_NOISE]
-
-
 def _zscore(x: np.ndarray) -> np.ndarray:
     if x.size == 0:
         return x
@@ -137,73 +117,48 @@ def _zscore(x: np.ndarray) -> np.ndarray:
 
 
 class Retriever:
-    """Holds the BM25 model over an open index's chunks (built once, at open)."""
+    """Hybrid retrieval over one committed `Store` (cheap to make: the store holds the legs)."""
 
-    def __init__(self, index: Index, settings: RetrieveSettings | None = None) -> None:
-        self.index = index
+    def __init__(self, store: Store, settings: RetrieveSettings | None = None) -> None:
+        self.store = store
         self.settings = settings or RetrieveSettings()
-        self._rows = np.array(sorted(index.chunks), dtype=np.int64)
-        self._bm25: bm25s.BM25 | None = None
-        self._fields: bm25s.BM25 | None = None
-        if len(self._rows):
-            self._bm25 = _bm25([list(index.chunks[int(r)].tokens) for r in self._rows])
-            docs = sorted(index.documents)
-            self._fields = _bm25([_field_tokens(index.documents[d]) for d in docs])
-            position = {d: i for i, d in enumerate(docs)}
-            self._chunk_doc = np.array([position[index.chunks[int(r)].doc_id] for r in self._rows])
-
-    def lexical_scores(self, terms: dict[str, float]) -> np.ndarray:
-        """Weighted BM25 of every chunk (aligned with the sorted chunk rows), plus that of its
-        document's fields."""
-        scores = np.zeros(len(self._rows), dtype=np.float32)
-        if self._bm25 is None or self._fields is None:
-            return scores
-        fields = np.zeros(len(self.index.documents), dtype=np.float32)
-        for tok, weight in terms.items():
-            if tok in self._bm25.vocab_dict:
-                scores += weight * self._bm25.get_scores([tok])
-            if tok in self._fields.vocab_dict:
-                fields += weight * self._fields.get_scores([tok])
-        return scores + self.settings.field_weight * fields[self._chunk_doc]
 
     def _best_sentence(self, row: int, vector: np.ndarray) -> float:
-        sents = self.index.chunk_sentences(row)
+        sents = self.store.chunk_sentences(row)
         if not sents:
             return 0.0
-        return float((self.index.sentence_vectors[[x.row for x in sents]] @ vector).max())
+        return float((self.store.sentence_vectors([x.row for x in sents]) @ vector).max())
 
     def run(self, query: Query, top_k: int = 5, mode: Mode | None = None) -> list[Passage]:
         """The top_k passages, best first, with fused and per-leg scores."""
         mode = mode or self.settings.mode
-        if not len(self._rows):
+        if not self.store.stats.chunks:
             return []
         pool = max(self.settings.pool, top_k)
-        candidates: dict[int, None] = {}
-        if mode != Mode.BM25:
-            for row, _ in self.index.search(query.vector, pool):
-                candidates[row] = None
+        dense_rows = (
+            [row for row, _ in self.store.search(query.vector, pool)] if mode != Mode.BM25 else []
+        )
         terms = query.terms
         if mode == Mode.HYBRID:
             own = set(content_tokens(query.text))
             terms = {t: w for t, w in terms.items() if t in own}
         # Scored in every mode: each passage reports both legs, and the answer's confidence reads
         # the lexical evidence even when dense alone ranks.
-        lex_all = self.lexical_scores(terms)
-        if mode != Mode.DENSE:
-            order = np.argsort(-lex_all)[:pool]
-            for i in order:
-                if lex_all[i] > 0:
-                    candidates[int(self._rows[i])] = None
-        rows = np.array(list(candidates), dtype=np.int64)
-        if not len(rows):
+        top, dense_lexical = self.store.lexical(
+            terms, pool if mode != Mode.DENSE else 0, dense_rows, self.settings.field_weight
+        )
+        candidates: dict[int, float] = dict(zip(dense_rows, dense_lexical.tolist(), strict=True))
+        for row, score in top:
+            candidates.setdefault(row, score)
+        if not candidates:
             return []
-        dense = self.index.chunk_vectors(rows.tolist()) @ query.vector
+        rows = list(candidates)
+        lexical = np.array(list(candidates.values()), dtype=np.float32)
+        dense = self.store.chunk_vectors(rows) @ query.vector
         if self.settings.sentence_weight and mode != Mode.BM25:
-            best = np.array([self._best_sentence(int(r), query.vector) for r in rows])
+            best = np.array([self._best_sentence(r, query.vector) for r in rows])
             w = self.settings.sentence_weight
             dense = (1 - w) * dense + w * best
-        pos = np.searchsorted(self._rows, rows)
-        lexical = lex_all[pos]
         if mode == Mode.DENSE:
             fused = dense.astype(np.float64)
         elif mode == Mode.BM25:
@@ -218,7 +173,7 @@ class Retriever:
         order = np.argsort(-fused, kind="stable")[:top_k]
         out = []
         for i in order:
-            chunk = self.index.chunks[int(rows[i])]
+            chunk = self.store.chunk(rows[i])
             out.append(
                 Passage(
                     doc_id=chunk.doc_id,

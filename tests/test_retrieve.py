@@ -6,22 +6,27 @@ import numpy as np
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.retrieve import Mode, Retriever, _field_tokens, make_query
+from rag.retrieve import Mode, Retriever, RetrieveSettings, make_query
+from rag.store.bm25 import field_tokens
 from rag.types import Document
 
 MEXICO_ZH = "哪些云厂商要在墨西哥建设数据中心？"
 
 
+def _all_lexical(pipe: Pipeline, terms: dict[str, float]) -> tuple[list[int], np.ndarray]:
+    """Every chunk row of the seed index and its lexical score."""
+    rows = [pipe.index.chunk(r).row for r in sorted(pipe.index.chunks)]  # type: ignore[attr-defined]
+    _, scores = pipe.index.lexical(terms, 0, rows, RetrieveSettings().field_weight)
+    return rows, scores
+
+
 def test_bm25_scores_chinese_text_by_its_words(seed_pipeline: Pipeline) -> None:
-    retriever = Retriever(seed_pipeline.index)
-    scores = retriever.lexical_scores({"数据中心": 1.0})
-    holding = [
-        i
-        for i, row in enumerate(retriever._rows)
-        if "数据中心" in seed_pipeline.index.chunks[int(row)].text
-    ]
+    rows, scores = _all_lexical(seed_pipeline, {"数据中心": 1.0})
+    holding = [i for i, row in enumerate(rows) if "数据中心" in seed_pipeline.index.chunk(row).text]
     assert holding and all(scores[i] > 0 for i in holding)  # not 0: text is not split on spaces
     assert np.count_nonzero(scores) == len(holding)
+    top, _ = seed_pipeline.index.lexical({"数据中心": 1.0}, 100, [], 0.5)
+    assert {row for row, _ in top} == {rows[i] for i in holding}, "the top holds every match"
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -38,7 +43,7 @@ def test_every_passage_keeps_both_leg_scores_in_every_mode(
 
 def test_document_fields_are_title_words_and_source_host_names() -> None:
     doc = Document("d", "正文", title="2024 AI 展望", url="https://www.36kr.com/p/26383")
-    tokens = _field_tokens(doc)
+    tokens = field_tokens(doc)
     assert {"2024", "ai", "展望", "36kr"} <= set(tokens)
     assert not {"www", "com", "https", "p"} & set(tokens)
 
@@ -49,7 +54,6 @@ def test_a_source_named_by_its_host_lifts_every_chunk_of_that_document(
     index = seed_pipeline.index
     sourced = {d for d, doc in index.documents.items() if doc.url and "36kr" in doc.url}
     assert sourced, "the seeds hold an article from 36kr.com"
-    retriever = Retriever(index)
-    scores = retriever.lexical_scores({"36kr": 1.0})
-    for i, row in enumerate(retriever._rows):
-        assert (scores[i] > 0) == (index.chunks[int(row)].doc_id in sourced)
+    rows, scores = _all_lexical(seed_pipeline, {"36kr": 1.0})
+    for row, score in zip(rows, scores, strict=True):
+        assert (score > 0) == (index.chunk(row).doc_id in sourced)

@@ -15,10 +15,11 @@ import pytest
 from rag.chunk import ChunkSettings, chunk_document, split_sentences
 from rag.config import Settings
 from rag.embed import Embedder
+from rag.indexing import open_indexer
 from rag.ingest import load_sources
 from rag.pipeline import Pipeline
 from rag.retrieve import Retriever, make_query
-from rag.store import CURRENT, Index, IndexWriter, current_generation, open_index
+from rag.store.generations import CURRENT, Index, current_generation, open_index
 from rag.translate import Dictionary
 from rag.types import Document
 
@@ -59,7 +60,11 @@ def test_seed_index_reopens_from_disk_and_finds_the_mexico_clouds(
     index = open_index(seed_index_dir, embedder)
     assert set(index.documents) == SEED_IDS
     assert index.faiss_index.ntotal == index.manifest.chunks == len(index.chunks)
-    assert len(index.sentence_vectors) == index.manifest.sentences == len(index.sentences)
+    assert (
+        len(index.sentence_vectors(range(len(index.sentences))))
+        == index.manifest.sentences
+        == len(index.sentences)
+    )
     passages = Retriever(index).run(make_query(MEXICO, embedder, Dictionary.load()), top_k=5)
     assert any(p.doc_id in MEXICO_DOCS and "墨西哥" in p.text for p in passages), passages
 
@@ -76,7 +81,7 @@ def test_adding_a_document_embeds_only_that_document(index_copy: Path, embedder:
     texts = _texts_of(NEW_DOC)
     assert len(set(texts)) == len(texts)  # so the count below is exact
     before = open_index(index_copy, embedder)
-    report = IndexWriter(index_copy, embedder).apply(upserts=[NEW_DOC])
+    report = open_indexer(Settings(index_dir=index_copy), embedder).apply(upserts=[NEW_DOC])
     assert report.embedded == len(texts)
     assert (report.added, report.unchanged, report.removed) == (1, 0, 0)
     after = open_index(index_copy, embedder)
@@ -93,7 +98,7 @@ def test_replacing_a_document_changes_its_content_and_drops_its_old_chunks(
     before = open_index(index_copy, embedder)
     old_rows = set(before.doc_chunks[SMALL_DOC])
     replacement = Document(doc_id=SMALL_DOC, text=NEW_DOC.text, title="替换后的文章")
-    report = IndexWriter(index_copy, embedder).apply(upserts=[replacement])
+    report = open_indexer(Settings(index_dir=index_copy), embedder).apply(upserts=[replacement])
     assert (report.added, report.removed, report.unchanged) == (1, 0, 0)
     after = open_index(index_copy, embedder)
     assert after.documents[SMALL_DOC].text == NEW_DOC.text
@@ -109,7 +114,7 @@ def test_replacing_a_document_changes_its_content_and_drops_its_old_chunks(
 def test_deleting_a_document_removes_its_vectors(index_copy: Path, embedder: Embedder) -> None:
     before = open_index(index_copy, embedder)
     old_rows = set(before.doc_chunks[SMALL_DOC])
-    report = IndexWriter(index_copy, embedder).apply(deletes=[SMALL_DOC])
+    report = open_indexer(Settings(index_dir=index_copy), embedder).apply(deletes=[SMALL_DOC])
     assert (report.removed, report.embedded) == (1, 0)
     after = open_index(index_copy, embedder)
     assert set(after.documents) == SEED_IDS - {SMALL_DOC}
@@ -118,7 +123,7 @@ def test_deleting_a_document_removes_its_vectors(index_copy: Path, embedder: Emb
     assert len(returned) == after.faiss_index.ntotal
     assert old_rows.isdisjoint(returned)
     assert all(s.doc_id != SMALL_DOC for s in after.sentences)
-    assert len(after.sentence_vectors) == len(after.sentences)
+    assert len(after.sentence_vectors(range(len(after.sentences)))) == len(after.sentences)
 
 
 def test_unchanged_rebuild_embeds_nothing_and_keeps_the_generation(
@@ -126,7 +131,9 @@ def test_unchanged_rebuild_embeds_nothing_and_keeps_the_generation(
 ) -> None:
     live = (index_copy / CURRENT).read_text()
     docs = load_sources([SEEDS]).documents
-    report = IndexWriter(index_copy, embedder).apply(upserts=docs, replace_all=True)
+    report = open_indexer(Settings(index_dir=index_copy), embedder).apply(
+        upserts=docs, replace_all=True
+    )
     assert (report.changed, report.embedded, report.unchanged) == (False, 0, len(SEED_IDS))
     assert (index_copy / CURRENT).read_text() == live
 
@@ -136,7 +143,9 @@ def _small_index(path: Path, embedder: Embedder, settings: ChunkSettings) -> Non
         Document(doc_id="a", text="阿里云在墨西哥建设数据中心。"),
         Document(doc_id="b", text="腾讯云在沙特启动了数字化项目。"),
     ]
-    IndexWriter(path, embedder, settings).apply(upserts=docs, replace_all=True)
+    open_indexer(Settings(index_dir=path, chunk=settings), embedder).apply(
+        upserts=docs, replace_all=True
+    )
 
 
 def test_other_chunk_settings_recut_every_document_instead_of_dropping_it(
@@ -144,7 +153,9 @@ def test_other_chunk_settings_recut_every_document_instead_of_dropping_it(
 ) -> None:
     _small_index(tmp_path, embedder, ChunkSettings(300, 60))
     other = ChunkSettings(100, 10)
-    report = IndexWriter(tmp_path, embedder, other).apply(upserts=[NEW_DOC])
+    report = open_indexer(Settings(index_dir=tmp_path, chunk=other), embedder).apply(
+        upserts=[NEW_DOC]
+    )
     assert report.changed
     index = open_index(tmp_path, embedder)
     assert set(index.documents) == {"a", "b", NEW_DOC.doc_id}
@@ -208,8 +219,8 @@ def test_a_build_killed_midway_leaves_the_previous_index_usable(
     index = open_index(index_copy, embedder)
     assert set(index.documents) == SEED_IDS
     pipe = Pipeline(Settings(index_dir=index_copy), embedder=embedder)
-    passages = pipe.ask(MEXICO)["passages"]
-    assert any("墨西哥" in p["text"] for p in passages)
+    passages = pipe.ask(MEXICO).passages
+    assert any("墨西哥" in p.text for p in passages)
 
     report = pipe.build([SEEDS])[0]  # the next build clears what the killed one left
     assert (report.changed, report.embedded) == (False, 0)
@@ -236,7 +247,9 @@ def _same(a: Index, b: Index) -> None:
     assert a.documents == b.documents and a.hashes == b.hashes
     assert a.chunks == b.chunks and a.sentences == b.sentences
     assert a.faiss_index.ntotal == b.faiss_index.ntotal
-    assert (a.sentence_vectors == b.sentence_vectors).all()
+    assert (
+        a.sentence_vectors(range(len(a.sentences))) == b.sentence_vectors(range(len(b.sentences)))
+    ).all()
     assert all(a.chunk_sentences(r) == b.chunk_sentences(r) for r in a.chunks)
 
 
@@ -244,12 +257,14 @@ def test_a_write_hands_back_the_index_it_committed_without_reading_it(
     index_copy: Path, embedder: Embedder
 ) -> None:
     base = open_index(index_copy, embedder)
-    report = IndexWriter(index_copy, embedder).apply([NEW_DOC], base=base)
-    assert report.index is not None and report.index is not base
-    _same(report.index, open_index(index_copy, embedder))  # what is in memory is what is on disk
+    report = open_indexer(Settings(index_dir=index_copy), embedder).apply([NEW_DOC], base=base)
+    assert report.store is not None and report.store is not base
+    _same(report.store, open_index(index_copy, embedder))  # what is in memory is what is on disk
     assert base.documents.keys() == SEED_IDS, "the reader's index was not touched by the write"
-    again = IndexWriter(index_copy, embedder).apply([NEW_DOC], base=report.index)
-    assert not again.changed and again.index is report.index
+    again = open_indexer(Settings(index_dir=index_copy), embedder).apply(
+        [NEW_DOC], base=report.store
+    )
+    assert not again.changed and again.store is report.store
 
 
 def test_a_writer_with_a_stale_index_keeps_what_another_process_committed(
