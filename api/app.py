@@ -299,7 +299,7 @@ def create_app(settings: Settings, pipeline_factory: PipelineFactory | None = No
                 cost = ask_cost(query_tokens(pipe.embedder, question), passages)
                 limiter.charge(request.client.host, cost - 1.0)
             history = [Turn(t.question, t.answer) for t in body.history]
-            response = service.pipeline().ask(question, top_k, history=history)
+            response = service.pipeline().ask(question, top_k, history=history).to_json()
         except QuestionError as exc:
             raise HTTPException(422, str(exc)) from None
         if response.get("abstained"):  # what the corpus may be missing: `rag feedback gaps`

@@ -175,7 +175,7 @@ def seeds_row(embedder: Embedder, chunk: ChunkSettings, work: Path, base: Path) 
     ranks: list[int | None] = []
     correct: list[bool] = []
     for g in dev:
-        resp = pipe.ask(g["question"], top_k=TOP_K)
+        resp = pipe.ask(g["question"], top_k=TOP_K).to_json()  # as rag eval scores it
         ranks.append(first_relevant_rank(resp["passages"], g["docs"], g["answers"]))
         correct.append(not resp["abstained"] and answer_correct(resp["answer"], g["answers"]))
     return row(
@@ -227,7 +227,7 @@ def xquad_row(
     for q in questions:
         spans = [normalise(s) for s in q["spans"]]
         for lang in ("zh", "en"):
-            passages = pipe.ask(q[lang], top_k=TOP_K)["passages"]
+            passages = pipe.ask(q[lang], top_k=TOP_K).to_json()["passages"]
             out[lang].append(first_hit(passages, lambda p, q=q: p["doc_id"] == q["doc_id"]))
             out[f"{lang}_span"].append(
                 first_hit(

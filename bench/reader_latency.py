@@ -54,8 +54,8 @@ def main() -> int:
     times: dict[str, list[float]] = {"rules": [], "reader": [], "read": []}
     for _ in range(args.repeat):
         for q in qs:
-            times["rules"].append(rules.ask(q)["timings_ms"]["total"])
-            t = reader.ask(q)["timings_ms"]
+            times["rules"].append(rules.ask(q).timings_ms["total"])
+            t = reader.ask(q).timings_ms
             times["reader"].append(t["total"])
             times["read"].append(t.get("read", 0.0))
     print(f"{len(qs)} questions x {args.repeat}, read_k={reader.reader_settings.read_k}\n")

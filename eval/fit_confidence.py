@@ -41,7 +41,8 @@ def _rows(
 ) -> list[tuple[str, list[float], int, float]]:
     out = []
     for question, label, weight in questions:
-        resp = pipe.ask(question)
+        # The evidence as /ask reports it (4 places), as the shipped fit read it.
+        resp = pipe.ask(question).to_json()
         ev = resp["evidence"]
         out.append((resp["lang"], [ev[f] for f in FEATURES], label, weight))
     return out

@@ -43,7 +43,7 @@ def _rows(
 ) -> list[tuple[list[float], int, str]]:
     out = []
     for question, label in questions:
-        ev = pipe.ask(question)["evidence"]
+        ev = pipe.ask(question).to_json()["evidence"]  # as /ask reports it, as the fit read it
         if ev is None or "margin" not in ev:
             continue  # a yes/no question (the rules answer it) or nothing retrieved
         out.append(([float(ev[f]) for f in FEATURES], label, what))

@@ -39,13 +39,13 @@ def main() -> int:
     would_abstain = 0
     for q in corpus.questions:
         resp = pipe.ask(q.question)
-        quote = resp["citations"][0]["quote"] if resp["citations"] else ""
-        would_abstain += resp["confidence"] < default
-        if contains_span(q.golds, resp["answer"]):  # the eval's containment
+        quote = resp.citations[0].quote if resp.citations else ""
+        would_abstain += resp.confidence < default
+        if contains_span(q.golds, resp.answer):  # the eval's containment
             outcomes["answer holds a gold span"] += 1
         elif contains_span(q.golds, quote):
             outcomes["right sentence, wrong span"] += 1
-        elif resp["passages"] and resp["passages"][0]["doc_id"] == q.doc_id:
+        elif resp.passages and resp.passages[0].doc_id == q.doc_id:
             outcomes["right paragraph, wrong sentence"] += 1
         else:
             outcomes["top passage from another paragraph"] += 1

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 import jieba.posseg as pseg
 import numpy as np
@@ -37,9 +36,10 @@ import numpy as np
 from rag.lexical import STOPWORDS, han_bigrams, tokenize
 from rag.retrieve import Query
 from rag.script import fold
-from rag.store import Index, SentenceRow
+from rag.store import SentenceRow
+from rag.store import Store as Index
 from rag.translate import Dictionary
-from rag.types import Passage
+from rag.types import Citation, Evidence, Passage, RankedPassage
 
 
 class AnswerType(StrEnum):
@@ -471,17 +471,9 @@ class AnswerSettings:
     max_answer_chars: int = 300
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """What the confidence is computed from."""
-
-    dense: float  # the best sentence's cosine with the question
-    lexical: float  # log(1 + BM25) of the top passage: how much of the question's wording it holds
-    untyped: float  # 1 when the question asks for a date, number or share the best sentence lacks
-
-    def confidence(self, weights: tuple[float, float, float, float]) -> float:
-        z = weights[0] * self.dense + weights[1] * self.lexical + weights[2] * self.untyped
-        return float(1.0 / (1.0 + math.exp(-(z + weights[3]))))
+def confidence_of(evidence: Evidence, weights: tuple[float, float, float, float]) -> float:
+    z = weights[0] * evidence.dense + weights[1] * evidence.lexical + weights[2] * evidence.untyped
+    return float(1.0 / (1.0 + math.exp(-(z + weights[3]))))
 
 
 @dataclass
@@ -490,10 +482,10 @@ class AnswerResult:
     abstained: bool
     confidence: float
     answer_type: str
-    citations: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
     evidence: Evidence | None = None
-    # The passages given, best first by the evidence the answer read: (passage number, score).
-    ranking: list[tuple[int, float]] = field(default_factory=list)
+    # The passages given, best first by the evidence the answer read.
+    ranking: list[RankedPassage] = field(default_factory=list)
 
 
 @dataclass
@@ -527,22 +519,15 @@ def _share(weights: dict[str, float], bag: AbstractSet[str]) -> float:
     return sum(w for t, w in weights.items() if t in bag) / (sum(weights.values()) or 1.0)
 
 
-def citation(n: int, index: Index, doc_id: str, start: int, end: int) -> dict[str, Any]:
+def citation(n: int, index: Index, doc_id: str, start: int, end: int) -> Citation:
     """Citation `n`: the document's characters [start, end) as its quote, with its metadata."""
     doc = index.documents[doc_id]
-    return {
-        "n": n,
-        "doc_id": doc.doc_id,
-        "title": doc.title,
-        "url": doc.url,
-        "published": doc.published,
-        "quote": doc.text[start:end],
-        "start": start,
-        "end": end,
-    }
+    return Citation(
+        n, doc.doc_id, doc.title, doc.url, doc.published, doc.text[start:end], start, end
+    )
 
 
-def _citation(n: int, index: Index, sent: SentenceRow) -> dict[str, Any]:
+def _citation(n: int, index: Index, sent: SentenceRow) -> Citation:
     return citation(n, index, sent.doc_id, sent.start, sent.end)
 
 
@@ -753,11 +738,12 @@ def extract_answer(
     # the weights below come from those alone.
     every = _candidates(passages, index)
     cands = [c for c in every if c.passage_rank < settings.read_k]  # a prefix of `every`
-    if not cands:
-        return AnswerResult("", True, 0.0, qtype.value)
+    if not cands:  # no sentence read: the retrieval's order and score stand
+        ranking = [RankedPassage.of(i, p, p.score) for i, p in enumerate(passages)]
+        return AnswerResult("", True, 0.0, qtype.value, ranking=ranking)
 
     # Dense: the question against each sentence vector computed at index time.
-    dense = index.sentence_vectors[[c.sent.row for c in every]] @ query.vector
+    dense = index.sentence_vectors([c.sent.row for c in every]) @ query.vector
     tokens = [frozenset(c.sent.tokens) for c in every]
     # Lexical: idf-weighted share of the question's terms the sentence contains.
     terms = {t: w for t, w in query.terms.items() if t not in STOPWORDS}
@@ -809,8 +795,8 @@ def extract_answer(
 
 def _rank_passages(
     passages: list[Passage], every: list[_Cand], echoing: set[int], index: Index, read_k: int
-) -> list[tuple[int, float]]:
-    """(passage number, score) best first. A passage's score is its best sentence's: that names
+) -> list[RankedPassage]:
+    """The passages best first. A passage's score is its best sentence's: that names
     the right passage more often than the retrieval score does (XQuAD dev articles, R@1 zh 0.962
     -> 0.970, en 0.872 -> 0.896). The passages the answer read come first, so the first passage
     is the one the answer came from; a passage it did not read scores at most the lowest read."""
@@ -823,7 +809,9 @@ def _rank_passages(
     head = sorted(read, key=lambda i: -scores[i])
     floor = min((scores[i] for i in read), default=0.0)
     tail = sorted(range(len(read), len(passages)), key=lambda i: -scores[i])
-    return [(i, scores[i]) for i in head] + [(i, min(scores[i], floor)) for i in tail]
+    return [RankedPassage.of(i, passages[i], scores[i]) for i in head] + [
+        RankedPassage.of(i, passages[i], min(scores[i], floor)) for i in tail
+    ]
 
 
 def _compose(
@@ -840,8 +828,8 @@ def _compose(
     """The answer from the ranked sentences: abstention, a list, a typed span or a sentence."""
     best = ranked[0]
     evidence = _evidence(best, passages, qtype)
-    confidence = evidence.confidence(
-        settings.confidence_zh if query.lang == "zh" else settings.confidence_en
+    confidence = confidence_of(
+        evidence, settings.confidence_zh if query.lang == "zh" else settings.confidence_en
     )
     if confidence < settings.abstain_below:
         return AnswerResult("", True, confidence, qtype.value, evidence=evidence)
@@ -870,7 +858,7 @@ def _compose(
         found = [_list_item(c.sent.text, kind, query) for c in about] if kind else []
         if len(found) >= 2 and all(found):
             parts: list[str] = []
-            citations: list[dict[str, Any]] = []
+            citations: list[Citation] = []
             for c, item in zip(about, found, strict=True):
                 assert item is not None
                 if any(item in p or p.split(" [")[0] in item for p in parts):

@@ -17,6 +17,7 @@ from rag.config import ConfigError, Settings
 from rag.embed import EmbedderError
 from rag.ingest import IngestError, IngestResult
 from rag.store import StoreError, is_served
+from rag.types import Answer
 
 EXIT_USAGE = 2
 
@@ -101,22 +102,22 @@ def _clip(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _print_answer(resp: dict[str, Any]) -> None:
-    if resp["abstained"]:
-        print("Not found in the articles (confidence {:.2f}).".format(resp["confidence"]))
+def _print_answer(answer: Answer) -> None:
+    if answer.abstained:
+        print(f"Not found in the articles (confidence {answer.confidence:.2f}).")
     else:
-        print(resp["answer"])
-        print(f"(confidence {resp['confidence']:.2f})")
-    if resp["citations"]:
+        print(answer.answer)
+        print(f"(confidence {answer.confidence:.2f})")
+    if answer.citations:
         print("\nSources:")
-        for c in resp["citations"]:
-            quote = _clip(c["quote"], 120)
-            print(f"  [{c['n']}] {c['doc_id']} [{c['start']}:{c['end']}] {c['title']}")
+        for c in answer.citations:
+            quote = _clip(c.quote, 120)
+            print(f"  [{c.n}] {c.doc_id} [{c.start}:{c.end}] {c.title}")
             print(f"      “{quote}”")
     print("\nPassages:")
-    for i, p in enumerate(resp["passages"], 1):
-        snippet = _clip(p["text"], 60)
-        print(f"  {i}. {p['chunk_id']} [{p['start']}:{p['end']}] score {p['score']:.3f}  {snippet}")
+    for i, p in enumerate(answer.passages, 1):
+        snippet = _clip(p.text, 60)
+        print(f"  {i}. {p.chunk_id} [{p.start}:{p.end}] score {p.sentence:.3f}  {snippet}")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -125,7 +126,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         pipe = Pipeline(settings)
-        resp = pipe.ask(args.question, top_k=args.top_k)
+        answer = pipe.ask(args.question, top_k=args.top_k)
     except QuestionError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except NotReadyError:
@@ -133,9 +134,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
             f"no index at {settings.index_dir}: run `rag build --index {settings.index_dir}`"
         ) from None
     if args.json:
-        print(json.dumps(resp, ensure_ascii=False, indent=2))
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
-        _print_answer(resp)
+        _print_answer(answer)
     return 0
 
 

@@ -192,13 +192,13 @@ def evaluate_conversations(
             }
             for condition, (question, context) in asks.items():
                 t = time.perf_counter()
-                response = pipe.ask(question, top_k=GOLD_TOP_K, mode=mode, history=context)
+                answer = pipe.ask(question, top_k=GOLD_TOP_K, mode=mode, history=context)
                 ms = (time.perf_counter() - t) * 1000
-                record = score_gold(item, response, texts, ms)
-                resolved = str(response.get("resolved_question", question))
+                record = score_gold(item, answer.to_json(), texts, ms)
+                resolved = answer.resolved_question
                 records.append(TurnRecord(conv.id, k, condition, question, resolved, record))
                 if condition == "context":
-                    history.append(Turn(turn.question, str(response.get("answer") or "")))
+                    history.append(Turn(turn.question, answer.answer))
     conditions = {c: _metrics([r for r in records if r.condition == c]) for c in CONDITIONS}
     return ConversationRun(conditions, records, time.perf_counter() - started)
 

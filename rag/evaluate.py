@@ -314,8 +314,10 @@ def _ask_all(
     )
     for question in bar:
         t = time.perf_counter()
-        response = pipe.ask(question, top_k=top_k, mode=mode)
-        yield response, (time.perf_counter() - t) * 1000
+        answer = pipe.ask(question, top_k=top_k, mode=mode)
+        ms = (time.perf_counter() - t) * 1000
+        # Scored as the CONTRACT's object, what a client of /ask reads.
+        yield answer.to_json(), ms
 
 
 # -- SQuAD format --------------------------------------------------------------------------------

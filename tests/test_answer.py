@@ -21,33 +21,33 @@ from rag.embed import Embedder
 from rag.pipeline import Pipeline, QuestionError
 from rag.retrieve import Query, Retriever, make_query
 from rag.store import SentenceRow
-from rag.types import Document
+from rag.types import Answer, Document
 from tests.conftest import MEXICO
 
 
-def _answer_text(resp: dict) -> str:
-    return re.sub(r"\s*\[\d+\]", "", resp["answer"])
+def _answer_text(resp: Answer) -> str:
+    return re.sub(r"\s*\[\d+\]", "", resp.answer)
 
 
-def _assert_citations_exact(pipe: Pipeline, resp: dict) -> None:
-    markers = {int(n) for n in re.findall(r"\[(\d+)\]", resp["answer"])}
-    assert markers <= {c["n"] for c in resp["citations"]}, "every [n] has its citation"
-    for c in resp["citations"]:
-        text = pipe.index.documents[c["doc_id"]].text
-        assert text[c["start"] : c["end"]] == c["quote"]
-    for p in resp["passages"]:
-        assert pipe.index.documents[p["doc_id"]].text[p["start"] : p["end"]] == p["text"]
+def _assert_citations_exact(pipe: Pipeline, resp: Answer) -> None:
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", resp.answer)}
+    assert markers <= {c.n for c in resp.citations}, "every [n] has its citation"
+    for c in resp.citations:
+        text = pipe.index.documents[c.doc_id].text
+        assert text[c.start : c.end] == c.quote
+    for p in resp.passages:
+        assert pipe.index.documents[p.doc_id].text[p.start : p.end] == p.text
 
 
 def test_mexico_question_names_both_clouds_each_cited_to_a_document_saying_so(
     rules_pipeline: Pipeline,
 ) -> None:
     resp = rules_pipeline.ask(MEXICO)
-    assert not resp["abstained"]
+    assert not resp.abstained
     _assert_citations_exact(rules_pipeline, resp)
-    answer = resp["answer"]
+    answer = resp.answer
     assert "亚马逊云科技" in answer and "阿里云" in answer
-    quotes = [c["quote"] for c in resp["citations"]]
+    quotes = [c.quote for c in resp.citations]
     assert any("亚马逊云科技" in q and "墨西哥" in q for q in quotes)
     assert any("阿里云" in q and "墨西哥" in q for q in quotes)
     assert len(_answer_text(resp)) <= 300
@@ -57,8 +57,8 @@ def test_mexico_question_lists_the_clouds_as_items_each_cited_to_its_sentence(
     rules_pipeline: Pipeline,
 ) -> None:
     resp = rules_pipeline.ask(MEXICO)
-    pieces = [p.strip() for p in resp["answer"].split("；")]
-    quotes = {c["n"]: c["quote"] for c in resp["citations"]}
+    pieces = [p.strip() for p in resp.answer.split("；")]
+    quotes = {c.n: c.quote for c in resp.citations}
     for piece in pieces:
         m = re.fullmatch(r"(.+?) \[(\d+)\]", piece)
         assert m, piece
@@ -70,7 +70,7 @@ def test_mexico_question_lists_the_clouds_as_items_each_cited_to_its_sentence(
 def test_mexico_question_in_chinese_cites_both_clouds(rules_pipeline: Pipeline) -> None:
     resp = rules_pipeline.ask("哪些云厂商要在墨西哥建设数据中心？")
     _assert_citations_exact(rules_pipeline, resp)
-    assert "亚马逊云科技" in resp["answer"] and "阿里云" in resp["answer"]
+    assert "亚马逊云科技" in resp.answer and "阿里云" in resp.answer
 
 
 @pytest.mark.parametrize(
@@ -227,10 +227,10 @@ def test_typed_questions_return_a_span_of_their_type(
     rules_pipeline: Pipeline, question: str, pattern: str
 ) -> None:
     resp = rules_pipeline.ask(question)
-    assert not resp["abstained"], resp
+    assert not resp.abstained, resp
     _assert_citations_exact(rules_pipeline, resp)
-    assert re.match(pattern, _answer_text(resp)), resp["answer"]
-    assert _answer_text(resp) in resp["citations"][0]["quote"]
+    assert re.match(pattern, _answer_text(resp)), resp.answer
+    assert _answer_text(resp) in resp.citations[0].quote
 
 
 @pytest.mark.parametrize(
@@ -268,16 +268,16 @@ def test_list_question_answers_with_the_enumerated_items_each_in_the_cited_quote
     resp = rules_pipeline.ask(question)
     _assert_citations_exact(rules_pipeline, resp)
     items = _answer_text(resp).split("、")
-    assert {"韩国", "墨西哥"} <= set(items), resp["answer"]
-    assert all(item in resp["citations"][0]["quote"] for item in items)
+    assert {"韩国", "墨西哥"} <= set(items), resp.answer
+    assert all(item in resp.citations[0].quote for item in items)
 
 
 def test_out_of_corpus_question_abstains_but_returns_passages(rules_pipeline: Pipeline) -> None:
     resp = rules_pipeline.ask("What is the capital of Australia?")
-    assert resp["abstained"] is True
-    assert resp["answer"] == "" and resp["citations"] == []
-    assert resp["passages"], "passages are still returned"
-    assert 0.0 <= resp["confidence"] < rules_pipeline.answer_settings.abstain_below
+    assert resp.abstained is True
+    assert resp.answer == "" and resp.citations == ()
+    assert resp.passages, "passages are still returned"
+    assert 0.0 <= resp.confidence < rules_pipeline.answer_settings.abstain_below
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t", "x" * 1001])
@@ -294,10 +294,10 @@ def test_empty_or_too_long_questions_are_refused_with_a_message(
 )
 def test_odd_questions_answer_or_abstain_cleanly(rules_pipeline: Pipeline, question: str) -> None:
     resp = rules_pipeline.ask(question)
-    assert isinstance(resp["abstained"], bool)
-    assert 0.0 <= resp["confidence"] <= 1.0
-    if resp["abstained"]:
-        assert resp["answer"] == ""
+    assert isinstance(resp.abstained, bool)
+    assert 0.0 <= resp.confidence <= 1.0
+    if resp.abstained:
+        assert resp.answer == ""
     else:
         _assert_citations_exact(rules_pipeline, resp)
         assert len(_answer_text(resp)) <= 300
@@ -308,9 +308,9 @@ def test_a_question_repeated_with_other_spacing_or_width_is_answered_from_the_ca
 ) -> None:
     first = rules_pipeline.ask("阿里云在哪些国家建设数据中心？")
     again = rules_pipeline.ask("  阿里云在哪些国家建设 数据中心?")  # half-width ? and spaces
-    assert "cache" not in first["timings_ms"] and again["timings_ms"]["cache"] == 1.0
-    assert again["question"] == "阿里云在哪些国家建设 数据中心?"  # as asked, trimmed
-    assert again["answer"] == first["answer"] and again["citations"] == first["citations"]
+    assert "cache" not in first.timings_ms and again.timings_ms["cache"] == 1.0
+    assert again.question == "阿里云在哪些国家建设 数据中心?"  # as asked, trimmed
+    assert again.answer == first.answer and again.citations == first.citations
 
 
 def test_a_sentence_continuing_the_one_that_names_its_subject_can_answer(
@@ -327,7 +327,7 @@ def test_a_sentence_continuing_the_one_that_names_its_subject_can_answer(
     for w in (0.0, AnswerSettings().w_context):
         answer = AnswerSettings(w_context=w, abstain_below=0.0)
         pipe = Pipeline(Settings(index_dir=tmp_path), embedder=embedder, answer=answer)
-        quotes[w] = pipe.ask("特斯拉的公司安装了什么？")["citations"][0]["quote"]
+        quotes[w] = pipe.ask("特斯拉的公司安装了什么？").citations[0].quote
     assert quotes[AnswerSettings().w_context].startswith("该公司安装了")
     assert quotes[0.0].startswith("1886年")  # without the context, the naming sentence wins
 
@@ -337,13 +337,13 @@ def test_the_first_passage_is_the_one_the_answer_came_from(
     rules_pipeline: Pipeline, question: str
 ) -> None:
     resp = rules_pipeline.ask(question, top_k=3)
-    first, cited = resp["passages"][0], resp["citations"][0]
-    assert first["doc_id"] == cited["doc_id"]
-    assert first["start"] <= cited["start"] and cited["end"] <= first["end"]
-    scores = [p["score"] for p in resp["passages"]]
+    first, cited = resp.passages[0], resp.citations[0]
+    assert first.doc_id == cited.doc_id
+    assert first.start <= cited.start and cited.end <= first.end
+    scores = [p.sentence for p in resp.passages]
     assert scores == sorted(scores, reverse=True)
     # the retrieval score is kept beside the ranking one
-    assert all(isinstance(p["fused"], float) for p in resp["passages"])
+    assert all(isinstance(p.fused, float) for p in resp.passages)
 
 
 def test_ranking_by_the_answers_evidence_differs_from_retrieval_order(
@@ -354,5 +354,5 @@ def test_ranking_by_the_answers_evidence_differs_from_retrieval_order(
     query = make_query(question, rules_pipeline.embedder, rules_pipeline.dictionary)
     retrieved = Retriever(rules_pipeline.index).run(query, top_k=5)  # the five the answer reads
     resp = rules_pipeline.ask(question, top_k=5)
-    assert resp["passages"][0]["chunk_id"] != retrieved[0].chunk_id
-    assert {p["chunk_id"] for p in resp["passages"]} == {p.chunk_id for p in retrieved}
+    assert resp.passages[0].chunk_id != retrieved[0].chunk_id
+    assert {p.chunk_id for p in resp.passages} == {p.chunk_id for p in retrieved}

@@ -91,15 +91,15 @@ def test_a_question_that_stands_on_its_own_is_not_rewritten(question: str) -> No
 def test_a_follow_up_is_answered_with_its_context_and_not_without(seed_pipeline: Pipeline) -> None:
     question, follow_up = "Perplexity的估值达到多少？", "它的CEO是谁？"
     first = seed_pipeline.ask(question)
-    assert "5.2亿美元" in first["answer"]
+    assert "5.2亿美元" in first.answer
     alone = seed_pipeline.ask(follow_up)
-    assert alone["resolved_question"] == follow_up
-    assert "Aravind" not in alone["answer"]
-    follow = seed_pipeline.ask(follow_up, history=[Turn(question, first["answer"])])
-    assert follow["question"] == follow_up
-    assert follow["resolved_question"] == "Perplexity的CEO是谁？"
-    assert "Aravind Srinivas" in follow["answer"]
-    assert "resolve" in follow["timings_ms"]
+    assert alone.resolved_question == follow_up
+    assert "Aravind" not in alone.answer
+    follow = seed_pipeline.ask(follow_up, history=[Turn(question, first.answer)])
+    assert follow.question == follow_up
+    assert follow.resolved_question == "Perplexity的CEO是谁？"
+    assert "Aravind Srinivas" in follow.answer
+    assert "resolve" in follow.timings_ms
 
 
 def test_the_cache_serves_a_follow_up_under_the_question_it_was_read_as(
@@ -107,10 +107,10 @@ def test_the_cache_serves_a_follow_up_under_the_question_it_was_read_as(
 ) -> None:
     history = [Turn("百度面向海外市场推出了几款AI原生应用？", "3款 [1]")]
     follow = seed_pipeline.ask("那华为呢？", history=history)
-    again = seed_pipeline.ask(follow["resolved_question"])
-    assert "cache" in again["timings_ms"]
-    assert again["answer"] == follow["answer"]
-    assert again["resolved_question"] == again["question"] == follow["resolved_question"]
+    again = seed_pipeline.ask(follow.resolved_question)
+    assert "cache" in again.timings_ms
+    assert again.answer == follow.answer
+    assert again.resolved_question == again.question == follow.resolved_question
 
 
 # -- HTTP ----------------------------------------------------------------------------------------

@@ -174,13 +174,13 @@ def test_huawei_north_africa_investment_is_answered_with_a_citation(
     resp = reader_pipeline.ask(
         "How much does Huawei plan to invest in North Africa over five years?"
     )
-    assert not resp["abstained"]
-    assert "4.3" in resp["answer"] and "亿美元" in resp["answer"]
-    assert len(resp["answer"]) < 30
-    cite = resp["citations"][0]
-    text = reader_pipeline.index.documents[cite["doc_id"]].text
-    assert text[cite["start"] : cite["end"]] == cite["quote"]
-    assert "4.3" in cite["quote"]
+    assert not resp.abstained
+    assert "4.3" in resp.answer and "亿美元" in resp.answer
+    assert len(resp.answer) < 30
+    cite = resp.citations[0]
+    text = reader_pipeline.index.documents[cite.doc_id].text
+    assert text[cite.start : cite.end] == cite.quote
+    assert "4.3" in cite.quote
 
 
 @needs_weights
@@ -197,13 +197,13 @@ def test_every_answer_is_copied_from_its_citations_at_exact_offsets(
     reader_pipeline: Pipeline, question: str
 ) -> None:
     resp = reader_pipeline.ask(question)
-    assert not resp["abstained"], resp
+    assert not resp.abstained, resp
     texts = {d: doc.text for d, doc in reader_pipeline.index.documents.items()}
     quotes = []
-    for c in resp["citations"]:
-        assert texts[c["doc_id"]][c["start"] : c["end"]] == c["quote"]
-        quotes.append(c["quote"])
-    for part in re.split(r"\s*\[\d+\]\s*；?", resp["answer"]):
+    for c in resp.citations:
+        assert texts[c.doc_id][c.start : c.end] == c.quote
+        quotes.append(c.quote)
+    for part in re.split(r"\s*\[\d+\]\s*；?", resp.answer):
         if part:
             assert any(part in q for q in quotes), (part, quotes)
 
@@ -211,7 +211,7 @@ def test_every_answer_is_copied_from_its_citations_at_exact_offsets(
 @needs_weights
 def test_out_of_corpus_question_abstains(reader_pipeline: Pipeline) -> None:
     resp = reader_pipeline.ask("What is the boiling point of liquid nitrogen on Mars?")
-    assert resp["abstained"] and resp["answer"] == "" and resp["citations"] == []
+    assert resp.abstained and resp.answer == "" and resp.citations == ()
 
 
 def test_missing_weights_fall_back_to_rules_with_a_warning(

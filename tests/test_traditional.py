@@ -58,19 +58,19 @@ def test_a_traditional_question_is_answered_from_simplified_articles(
     seed_pipeline: Pipeline,
 ) -> None:
     data = seed_pipeline.ask(IFLYTEK_HANT)
-    assert data["question"] == IFLYTEK_HANT and data["resolved_question"] == IFLYTEK_HANT
-    assert "5月10日" in data["answer"]
-    doc = seed_pipeline.index.documents[data["citations"][0]["doc_id"]]
-    c = data["citations"][0]
-    assert doc.text[c["start"] : c["end"]] == c["quote"]
+    assert data.question == IFLYTEK_HANT and data.resolved_question == IFLYTEK_HANT
+    assert "5月10日" in data.answer
+    doc = seed_pipeline.index.documents[data.citations[0].doc_id]
+    c = data.citations[0]
+    assert doc.text[c.start : c.end] == c.quote
 
 
 def test_the_lexical_leg_alone_finds_a_traditional_question(seed_pipeline: Pipeline) -> None:
     # BM25 only: before folding, 訊飛 matched no token of the Simplified index and scored 0.
     data = seed_pipeline.ask(IFLYTEK_HANT, mode=Mode.BM25)
-    assert data["passages"][0]["doc_id"] == "000_8acd2f9418a98b58"
-    assert data["passages"][0]["lexical"] > 0
-    assert "5月10日" in data["answer"]
+    assert data.passages[0].doc_id == "000_8acd2f9418a98b58"
+    assert data.passages[0].lexical > 0
+    assert "5月10日" in data.answer
 
 
 @pytest.mark.parametrize(
@@ -86,10 +86,10 @@ def test_a_traditional_document_is_found_by_a_simplified_question_with_exact_cit
     pipe = Pipeline(Settings(index_dir=index_copy), embedder=embedder)
     pipe.upsert(make_document(doc_id="xingwu", text=FOUNDED_HANT, title="星霧科技發布霧語"))
     data = pipe.ask(question)
-    assert data["passages"][0]["doc_id"] == "xingwu"
-    assert expected in data["answer"], data["answer"]
+    assert data.passages[0].doc_id == "xingwu"
+    assert expected in data.answer, data.answer
     stored = pipe.index.documents["xingwu"].text
     assert stored == FOUNDED_HANT  # folded for matching only, never rewritten
-    for c in data["citations"]:
-        assert stored[c["start"] : c["end"]] == c["quote"]
-    assert any(expected in c["quote"] for c in data["citations"])
+    for c in data.citations:
+        assert stored[c.start : c.end] == c.quote
+    assert any(expected in c.quote for c in data.citations)

@@ -18,22 +18,20 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rag.answer import (
     _NUMERIC,
     _TYPE_SPANS,
     AnswerResult,
     AnswerType,
-    Evidence,
     citation,
     find_spans,
 )
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
-from rag.store import Index
-from rag.types import Passage
+from rag.store import Store as Index
+from rag.types import Citation, Evidence, Passage
 
 CONFIDENCE_FILE = DATA_DIR / "confidence.json"
 _TRIM = " \t\r\n，。、；：！？,.;:!?（）()「」“”\"'《》"
@@ -110,7 +108,7 @@ def _trimmed(doc_text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _citation(n: int, index: Index, p: Passage, start: int, end: int) -> dict[str, Any]:
+def _citation(n: int, index: Index, p: Passage, start: int, end: int) -> Citation:
     """The sentences of `p`'s chunk that hold document characters [start, end)."""
     sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
     q0 = min([start, *(s.start for s in sents)])
@@ -128,7 +126,7 @@ def read_answer(
 ) -> AnswerResult:
     if rules.answer_type == AnswerType.YES_NO.value or not passages:
         return rules
-    order = [i for i, _ in rules.ranking] or list(range(len(passages)))
+    order = [r.retrieved for r in rules.ranking] or list(range(len(passages)))
     order = order[: settings.read_k]
     reads = reader.read(query.text, [passages[i].text for i in order])
     found: list[_Found] = []
@@ -152,8 +150,8 @@ def read_answer(
     )
     confidence = evidence.confidence(settings.weights)
     # The passage the answer came from first, then the rules' order.
-    ranking = [x for x in rules.ranking if x[0] == best.passage] + [
-        x for x in rules.ranking if x[0] != best.passage
+    ranking = [r for r in rules.ranking if r.retrieved == best.passage] + [
+        r for r in rules.ranking if r.retrieved != best.passage
     ]
     if confidence < settings.abstain_below:
         return AnswerResult(
