@@ -30,6 +30,7 @@ from typing import Any
 
 from rag import metrics as M
 from rag.config import Settings
+from rag.errors import RagError
 from rag.retrieve import Mode
 
 GOLD_K = (1, 3, 5, 10)  # CONTRACT hit@k
@@ -47,7 +48,7 @@ _ENV_PREFIXES = ("RAG_", "OMP_", "GOMP_", "MKL_", "OPENBLAS_")
 _SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|KEY", re.I)  # never written into a report
 
 
-class EvalError(ValueError):
+class EvalError(RagError, ValueError):
     """A problem with the eval inputs; the message says what to fix."""
 
 

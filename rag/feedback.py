@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import detect_type
+from rag.errors import RagError
 from rag.metrics import normalise, strip_markers
 
 FEEDBACK_FILE = "feedback.sqlite3"
@@ -55,7 +56,7 @@ _PARTS = re.compile(r"\s*[；;]\s*")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
-class FeedbackError(ValueError):
+class FeedbackError(RagError, ValueError):
     """Feedback the store will not take; the message says what to fix."""
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
+from rag.errors import RagError
 from rag.types import Document
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
@@ -60,7 +61,7 @@ _URL = re.compile(r"https?://[^\s/?#]+\S*\Z")  # with a host; no spaces or line 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class IngestError(ValueError):
+class IngestError(RagError, ValueError):
     """A source that cannot be turned into a document (the message says why)."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.errors import RagError
 from rag.reader.e5file import E5File, load_e5
 from rag.reader.features import Feature, encode_pair
 
@@ -31,7 +32,7 @@ MAX_ANSWER_TOKENS = 30
 TOP_N = 20  # start and end candidates per window
 
 
-class ReaderWeightsError(RuntimeError):
+class ReaderWeightsError(RagError, RuntimeError):
     """The reader's weights are missing or do not match their checksum."""
 
 
