@@ -1,29 +1,37 @@
 """The `rag` command: build, ask, serve, eval (see CONTRACT.md "Command line").
 
 Every failure a user can cause ends with a one-line message on stderr and a non-zero exit status,
-never a traceback.
+never a traceback: each is a `rag.errors.RagError`, and `main` is the one place that turns them
+into exit statuses (`exit_code`).
+
+This module imports only what parsing the command line needs: the commands import the library
+when they run, after `main` has set the process's thread policy (`rag.prefer_passive_openmp`),
+which must come before FAISS or the embedder loads OpenMP.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rag.config import ConfigError, Settings
-from rag.embed import EmbedderError
-from rag.ingest import IngestError, IngestResult
-from rag.store import StoreError, is_served
+from rag import prefer_passive_openmp
+from rag.errors import RagError
 from rag.types import Answer
 
-EXIT_USAGE = 2
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.ingest import IngestResult
+
+EXIT_USAGE = 2  # as argparse's own usage errors
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 1 (or `code`)."""
+class CliError(RagError):
+    """An error of the command line itself: printed as one line, exit status 1 (or `code`)."""
 
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
@@ -31,6 +39,8 @@ class CliError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from rag.config import Settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "index", None):
         overrides["index_dir"] = Path(args.index)
@@ -49,6 +59,7 @@ def _build_summary(report: Any, skipped: list[tuple[str, str]]) -> str:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from rag.pipeline import Pipeline
+    from rag.store import is_served
 
     settings = _settings(args)
     sources = [Path(s) for s in args.sources] or [settings.seeds_dir]
@@ -82,14 +93,12 @@ def _check_ingested(ingested: IngestResult, sources: list[Path], settings: Setti
 def _merge(settings: Settings, sources: list[Path], progress: bool) -> int:
     """`rag build --merge`: add or replace the sources' documents, remove none."""
     from rag.embed import get_embedder
+    from rag.indexing import open_indexer
     from rag.ingest import load_sources
-    from rag.store import IndexWriter
 
     ingested = load_sources(sources)
     _check_ingested(ingested, sources, settings)
-    writer = IndexWriter(
-        settings.index_dir, get_embedder(settings.embedder), settings.chunk, settings.index_kind
-    )
+    writer = open_indexer(settings, get_embedder(settings.embedder))
     report = writer.apply(ingested.documents, progress=progress)
     print(_build_summary(report, ingested.skipped))
     return 0
@@ -121,15 +130,13 @@ def _print_answer(answer: Answer) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import NotReadyError, Pipeline, QuestionError
+    from rag.pipeline import NotReadyError, Pipeline
 
     settings = _settings(args)
     try:
         pipe = Pipeline(settings)
-        answer = pipe.ask(args.question, top_k=args.top_k)
-    except QuestionError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-    except NotReadyError:
+        answer = pipe.ask(args.question, top_k=args.top_k)  # a QuestionError: exit_code
+    except NotReadyError:  # said with the folder and the command that makes one
         raise CliError(
             f"no index at {settings.index_dir}: run `rag build --index {settings.index_dir}`"
         ) from None
@@ -141,12 +148,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from api.server import serve
-
     settings = _settings(args)
     if args.workers < 1:
         raise CliError(f"--workers {args.workers}: give 1 or more", EXIT_USAGE)
-    return serve(settings, host=args.host, port=args.port, workers=args.workers)
+    # The library does not depend on the service: `rag` never imports `api` (tests/ check it),
+    # so the library, the evaluation and the tests load no web framework. `rag serve` is the one
+    # command that runs the service, and it finds it by name when it runs. An entry point would
+    # say the same with more machinery (a registry in pyproject, a reinstall to change it) for
+    # the one service there is; `api` ships in the same distribution, so it is always there.
+    server = importlib.import_module("api.server")
+    return int(server.serve(settings, host=args.host, port=args.port, workers=args.workers))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -272,17 +283,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def exit_code(exc: RagError) -> int:
+    """The exit status of an error, the one place the command line maps them: a usage error (a
+    question or an option out of range) is 2, as argparse's are; every other is 1."""
+    if isinstance(exc, CliError):
+        return exc.code
+    # rag.pipeline is imported by the commands that ask, never here at the top (see the module
+    # doc); where it is not loaded, the error cannot be one of its questions.
+    pipeline = sys.modules.get("rag.pipeline")
+    if pipeline is not None and isinstance(exc, pipeline.QuestionError):
+        return EXIT_USAGE
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    prefer_passive_openmp()  # first: every command below may load OpenMP (FAISS, the embedder)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except CliError as exc:
+    except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
-        return exc.code
-    except (ConfigError, StoreError, EmbedderError, IngestError) as exc:
-        print(f"rag: error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("rag: interrupted", file=sys.stderr)
         return 130
