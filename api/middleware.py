@@ -174,9 +174,9 @@ def _route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     if isinstance(path, str):
         return path
     for candidate in routes:  # answered before routing (413), or not routed at all
-        match, _ = candidate.matches(scope)
-        if match != Match.NONE:
-            return str(getattr(candidate, "path", "unmatched"))
+        template = getattr(candidate, "path", None)  # None: a group of routes (a router)
+        if isinstance(template, str) and candidate.matches(scope)[0] != Match.NONE:
+            return template
     return "unmatched"
 
 

@@ -102,7 +102,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
         return _serve_workers(settings, host, port, workers)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, **_config(settings, host, port)))  # type: ignore[arg-type]
-    service = app.state.service
+    service = app.state.rag.service
 
     def stop() -> None:
         server.should_exit = True

@@ -18,7 +18,6 @@ generation another process wrote (a second worker, `rag build --merge`).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -27,24 +26,17 @@ from typing import IO
 
 from fastapi import HTTPException
 
+from rag import prefer_passive_openmp  # noqa: F401 - bench/http_load.py imports it from here
 from rag.config import Settings
-from rag.embed import EmbedderError, configure_batching
-from rag.ingest import IngestError
+from rag.embed import configure_batching
+from rag.errors import RagError
 from rag.pipeline import Pipeline
-from rag.store import StoreError, clean_leftovers, hold_serving
+from rag.store import clean_leftovers, hold_serving
 
 log = logging.getLogger("api")
 
 PipelineFactory = Callable[[Settings], Pipeline]
 RETRY_AFTER_SECONDS = 5  # what a 503 tells clients: loading takes seconds, a first build a minute
-
-
-def prefer_passive_openmp() -> None:
-    """Let the embedder's idle OpenMP threads sleep instead of spin (unless the environment says
-    otherwise). Spinning threads starve the server's other threads, and everything else on a
-    small machine: under load, embedding a handful of texts took 10 s spinning, 0.5 s passive.
-    libgomp reads the variable when it loads, so this must run before the embedder is created."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Service:
@@ -60,7 +52,6 @@ class Service:
 
     def start(self) -> None:
         if self._thread is None:
-            prefer_passive_openmp()
             self._thread = threading.Thread(target=self._load, name="index-loader", daemon=True)
             self._thread.start()
 
@@ -88,9 +79,9 @@ class Service:
             self.status = "ready"
             log.info(
                 "index ready",
-                extra={"documents": len(index.documents), "chunks": len(index.chunks)},
+                extra={"documents": len(index.documents), "chunks": index.stats.chunks},
             )
-        except (StoreError, EmbedderError, IngestError, OSError) as exc:
+        except (RagError, OSError) as exc:  # says what to do: no traceback needed
             self._fail(str(exc), traceback=False)
             return
         except Exception as exc:  # anything else is a bug: keep its traceback in the log
@@ -107,7 +98,7 @@ class Service:
                     index = pipe.index
                     log.info(
                         "followed a generation written by another process",
-                        extra={"documents": len(index.documents), "chunks": len(index.chunks)},
+                        extra={"documents": len(index.documents), "chunks": index.stats.chunks},
                     )
             except Exception:  # noqa: BLE001 - e.g. a generation deleted while it was read
                 log.warning("could not load the committed generation; retrying", exc_info=True)
@@ -145,4 +136,4 @@ class Service:
         if pipe is None:
             return 0, 0
         index = pipe.index
-        return len(index.documents), len(index.chunks)
+        return len(index.documents), index.stats.chunks

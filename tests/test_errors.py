@@ -1,0 +1,100 @@
+"""One error base class, mapped in one place each: the service's HTTP statuses (`api.errors`)
+and the command line's exit statuses (`rag.cli.exit_code`); and the process's thread policy set
+where the process starts, never by an import. Fast: no model, no index."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.errors import status_of
+from rag.cli import CliError, exit_code, main
+from rag.config import ConfigError
+from rag.embed import EmbedderError
+from rag.errors import RagError
+from rag.evaluate import EvalError
+from rag.feedback import FeedbackError
+from rag.ingest import IngestError
+from rag.pipeline import NotReadyError, QuestionError
+from rag.reader.onnx_reader import ReaderWeightsError
+from rag.store import StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every library error, its builtin base (kept for old except clauses), HTTP status, exit status.
+ERRORS = [
+    (QuestionError, ValueError, 422, 2),
+    (IngestError, ValueError, 422, 1),
+    (FeedbackError, ValueError, 422, 1),
+    (NotReadyError, RuntimeError, 503, 1),
+    (ConfigError, ValueError, 500, 1),
+    (EmbedderError, RuntimeError, 500, 1),
+    (StoreError, RuntimeError, 500, 1),
+    (ReaderWeightsError, RuntimeError, 500, 1),
+    (EvalError, ValueError, 500, 1),
+]
+
+
+@pytest.mark.parametrize(("cls", "builtin", "status", "code"), ERRORS)
+def test_each_error_is_a_rag_error_with_one_status_and_one_exit_code(
+    cls: type[RagError], builtin: type[Exception], status: int, code: int
+) -> None:
+    exc = cls("what to change")
+    assert isinstance(exc, RagError) and isinstance(exc, builtin)
+    assert status_of(exc) == status
+    assert exit_code(exc) == code
+
+
+def test_a_subclass_maps_as_its_nearest_listed_class() -> None:
+    class DocTooLong(IngestError):
+        pass
+
+    assert status_of(DocTooLong("x")) == 422
+    assert status_of(RagError("x")) == 500  # unlisted: the server's side
+
+
+def test_a_cli_error_carries_its_own_exit_code() -> None:
+    assert exit_code(CliError("x")) == 1 and exit_code(CliError("x", 2)) == 2
+
+
+@pytest.fixture(autouse=True)
+def _restore_omp_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main` sets OMP_WAIT_POLICY for its process; undo that after each test."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+
+
+def test_main_prints_a_rag_error_as_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAG_RATE_LIMIT", "many")
+    assert main(["ask", "anything"]) == 1
+    err = capsys.readouterr().err
+    assert err == "rag: error: RAG_RATE_LIMIT='many' is not a whole number\n"
+
+
+def test_main_says_a_bad_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers 0: give 1 or more" in capsys.readouterr().err
+
+
+def test_the_thread_policy_is_set_where_the_process_starts_not_by_imports() -> None:
+    """`rag.cli` loads no OpenMP library (FAISS) and no `api` at import, importing the packages
+    changes no environment, and `main` sets OMP_WAIT_POLICY before any command runs."""
+    code = (
+        "import os, sys, rag, rag.cli\n"
+        "print('faiss' in sys.modules, 'api' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
+        "import api.app\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "assert rag.cli.main(['serve', '--workers', '0']) == 2\n"  # a usage error: serves nothing
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["False False None", "None", "PASSIVE"]
