@@ -2,8 +2,11 @@
 
 Requests take strict types (a number is not a question, "5" is not a top_k) and ignore unknown
 fields; the limits themselves (question length, top_k range) are checked by
-`rag.pipeline.check_question`, the one place that knows them. Responses allow extra fields:
-the contract lets us add fields, and `/ask` returns what `Pipeline.ask` returns.
+`rag.pipeline.check_question`, the one place that knows them. Responses declare every field the
+service sends, with what it means, so /docs documents them; an undeclared field is refused
+(a 500, caught by the tests), so no field reaches clients without being documented here.
+`AskResponse` is validated from `rag.types.Answer.to_json()`, the one mapping of an answer to
+the CONTRACT's object.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class _Request(BaseModel):
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
 
 class HistoryTurn(_Request):
@@ -65,41 +68,84 @@ class AskRequest(_Request):
 
 
 class Citation(_Response):
-    n: int
+    """Where a piece of the answer was copied from."""
+
+    n: int = Field(description="the number of its [n] marker in the answer")
     doc_id: str
     title: str
     url: str | None
-    published: str | None
+    published: str | None = Field(description="the document's date (ISO 8601), if known")
     quote: str = Field(description="== GET /documents/{doc_id} text[start:end]")
-    start: int
+    start: int = Field(description="character offset into the document's text")
     end: int
 
 
 class Passage(_Response):
+    """A retrieved chunk of a document."""
+
     doc_id: str
-    chunk_id: str
+    chunk_id: str = Field(description="doc_id#n: the document's n-th chunk")
     text: str = Field(description="== GET /documents/{doc_id} text[start:end]")
     start: int
     end: int
     score: float = Field(description="its best sentence's score, what the passages are ranked by")
-    fused: float | None = Field(None, description="the retrieval score: dense and BM25 fused")
-    dense: float | None = None
-    lexical: float | None = None
+    fused: float = Field(description="the retrieval score: dense and BM25 fused")
+    dense: float | None = Field(
+        description="the dense (embedding) leg's similarity; null when that leg did not run"
+    )
+    lexical: float | None = Field(
+        description="the lexical (BM25) leg's score; null when that leg did not run"
+    )
+
+
+class Evidence(_Response):
+    """What the rules' confidence was computed from."""
+
+    dense: float = Field(description="the best sentence's cosine with the question")
+    lexical: float = Field(description="log(1 + BM25) of the top passage")
+    untyped: float = Field(
+        description="1 when the question asks for a date, number or share the best sentence "
+        "lacks, else 0"
+    )
+
+
+class ReaderEvidence(Evidence):
+    """What the trained reader's confidence was computed from (RAG_READER=e5-reader): the
+    rules' evidence and the reader's own scores."""
+
+    margin: float = Field(description="best span score minus its passage's no-answer score")
+    score: float = Field(description="start + end logit of the best span")
+    passage: int = Field(description="which passage, in retrieval order, the span came from")
+    span_untyped: float = Field(
+        description="1 when a date or number question's span holds none, else 0"
+    )
 
 
 class AskResponse(_Response):
-    question: str
-    answer: str = Field(description='copied from cited quotes, with [n] markers; "" if abstained')
-    abstained: bool
-    confidence: float
-    citations: list[Citation]
-    passages: list[Passage] = Field(
-        description="the top top_k retrieved, best first by the evidence the answer read"
-    )
+    question: str = Field(description="the question as asked, trimmed")
     resolved_question: str = Field(
         description="how the question was read: equal to question when it stands on its own"
     )
-    timings_ms: dict[str, float]
+    answer: str = Field(description='copied from cited quotes, with [n] markers; "" if abstained')
+    abstained: bool = Field(description="true when the articles do not answer the question")
+    confidence: float = Field(description="0 to 1; below the fitted threshold it abstains")
+    citations: list[Citation] = Field(description="one for every [n] marker in answer")
+    passages: list[Passage] = Field(
+        description="the top top_k retrieved, best first by the evidence the answer read"
+    )
+    answer_type: str = Field(
+        description="what the question asks for: when, how_many, how_much, percentage, who, "
+        "which_company, where, what_name, yes_no, list, or other"
+    )
+    lang: str = Field(description="the question's language: en or zh")
+    evidence: Evidence | ReaderEvidence | None = Field(
+        description="what the confidence was computed from, so an abstention can be understood; "
+        "null when no sentence was read (nothing retrieved)"
+    )
+    timings_ms: dict[str, float] = Field(
+        description="milliseconds per stage (resolve, embed, query_terms, retrieve, extract, "
+        "read) and in all (total); a cached answer has cache and total"
+    )
 
 
 class DocumentSummary(_Response):

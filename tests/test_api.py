@@ -18,9 +18,11 @@ import httpx
 import pytest
 import uvicorn
 from conftest import MEXICO, ServerProcess, free_port, serve_seed_copy
+from test_api_routes import undeclared
 
 from api.app import create_app
 from rag.config import Settings
+from rag.embed import Embedder
 from rag.pipeline import Pipeline
 from rag.store import StoreError
 
@@ -291,6 +293,20 @@ def test_ask_answers_with_citations_whose_offsets_hold(
     check_offsets(body, seed_texts)
     if not body["abstained"]:
         assert body["citations"], "an answer cites its quotes"
+
+
+def test_every_field_of_a_real_ask_response_is_declared_in_openapi(
+    client: httpx.Client, seed_index_dir: Path, embedder: Embedder
+) -> None:
+    spec = client.get("/openapi.json").json()
+    schema = spec["paths"]["/ask"]["post"]["responses"]["200"]["content"]["application/json"]
+    bodies = [client.post("/ask", json={"question": q}).json() for q in [*QUESTIONS, ABSENT]]
+    assert any(b["citations"] for b in bodies) and any(b["abstained"] for b in bodies)
+    # The trained reader's answers carry evidence of their own (RAG_READER=e5-reader).
+    reader = Pipeline(Settings(index_dir=seed_index_dir, reader="e5-reader"), embedder=embedder)
+    bodies += [reader.ask(q).to_json() for q in QUESTIONS[:2]]
+    for body in bodies:
+        assert undeclared(body, schema["schema"], spec, "ask") == [], body
 
 
 def test_ask_abstains_when_the_articles_do_not_say(
