@@ -63,6 +63,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     sources = [Path(s) for s in args.sources] or [settings.seeds_dir]
+    if args.ray is not None:  # chunk and embed on a Ray cluster (the [scale] extra)
+        from rag.distributed import ray_build
+
+        progress = sys.stderr.isatty() or not args.quiet
+        report, ingested = ray_build(settings, sources, args.ray or None, args.merge, progress)
+        _check_ingested(ingested, sources, settings)
+        print(_build_summary(report, ingested.skipped))
+        return 0
     if args.merge:
         return _merge(settings, sources, progress=sys.stderr.isatty() or not args.quiet)
     if is_served(settings.index_dir):
@@ -219,6 +227,14 @@ def _parser() -> argparse.ArgumentParser:
         "--merge",
         action="store_true",
         help="add and replace the sources' documents, keep all others (safe beside a server)",
+    )
+    b.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="chunk and embed on a Ray cluster at ADDRESS, or a local one (after the sources: "
+        "rag build SOURCE --ray [ADDRESS]; needs the [scale] extra)",
     )
     b.set_defaults(func=cmd_build)
 
