@@ -1,4 +1,4 @@
-"""Fit the answer confidence (rag.answer.AnswerSettings.confidence_zh / confidence_en).
+"""Fit the answer confidence (rag/answer/data/confidence.json, read by rag.answer.confidence).
 
     .venv/bin/python eval/fit_confidence.py [--xquad DIR] [--per-lang 250]
 
@@ -10,8 +10,9 @@ all answerable; the other 24 articles stay held out). Features are standardised,
 sklearn's C=1, classes are balanced. A confidence of 0.5 is then put at the fit's probability
 cut with the most dev abstention recall whose false abstention stays at most 0.02 (the highest
 such cut, which abstains least on XQuAD). The script prints a table of every cut on the dev data
-and the weights to paste into AnswerSettings. Only dev data is read: the seeds' test split and
-XQuAD's articles 25-48 are for reporting.
+and writes the weights, with the feature names (`rag.answer.confidence.FEATURES`, the fields of
+`Evidence`, checked when the file is read), to rag/answer/data/confidence.json. Only dev data is
+read: the seeds' test split and XQuAD's articles 25-48 are for reporting.
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.answer import AnswerSettings  # noqa: E402
+from rag.answer.confidence import CONFIDENCE_FILE, FEATURES  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.evaluate import _gold_pipeline, load_gold, load_squad, open_squad_pipeline  # noqa: E402
+from rag.evaluate import gold_pipeline, load_gold, load_squad, open_squad_pipeline  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-
-FEATURES = ("dense", "lexical", "untyped")
 
 
 def _rows(
@@ -79,7 +79,7 @@ def main() -> int:
     answer = replace(AnswerSettings(), abstain_below=0.0)
 
     settings = Settings.from_env()
-    seeds = _gold_pipeline(settings)
+    seeds = gold_pipeline(settings)
     seeds.answer_settings = answer
     gold = load_gold(Path("eval/gold/seeds.jsonl"), split="dev")
     rows = _rows(seeds, [(g.question, int(not g.answers), 1.0) for g in gold])
@@ -138,13 +138,25 @@ def main() -> int:
     print(f"cut: {chosen:.2f}")
     k = len(FEATURES)
     logit_cut = math.log(chosen / (1 - chosen))
+    weights = {}
     for lang, c, b in (
         ("zh", coef[:k], bias),
         ("en", coef[:k] + coef[k : 2 * k], bias + coef[2 * k]),
     ):
         # The fit predicts "unanswerable"; the confidence is its complement, shifted to the cut.
-        weights = tuple(round(float(v), 3) for v in (*(-c), logit_cut - b))
-        print(f"confidence_{lang}: tuple[float, float, float, float] = {weights}")
+        weights[lang] = [round(float(v), 3) for v in (*(-c), logit_cut - b)]
+        print(f"confidence_{lang}: {weights[lang]}")
+    out = {
+        "features": list(FEATURES),
+        "weights": weights,  # per language, over the features, bias last
+        "fitted_on": "seeds dev split (unanswerable against answerable), XQuAD articles 1-24 "
+        f"({args.per_lang} zh and {args.per_lang} en questions, answerable, weight 0.2)",
+        "fitted_by": "eval/fit_confidence.py",
+        "cut": round(chosen, 3),
+        "rows": len(rows),
+    }
+    CONFIDENCE_FILE.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    print(f"wrote {CONFIDENCE_FILE}")
     return 0
 
 

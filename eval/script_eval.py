@@ -59,14 +59,14 @@ def main() -> int:
     ap.add_argument("--out", help="append the Markdown table to this file")
     args = ap.parse_args()
     if args.no_fold:
-        import rag.answer
+        import rag.answer.spans
         import rag.lexical
         import rag.pipeline
 
         def identity(text: str) -> str:
             return text
 
-        rag.lexical.fold = rag.pipeline.fold = rag.answer.fold = identity
+        rag.lexical.fold = rag.pipeline.fold = rag.answer.spans.fold = identity
     s2t = opencc.OpenCC("s2t").convert
     tag = "nofold" if args.no_fold else "fold"
     simplified = _pipeline(_cache() / "seeds")  # tokens of Simplified text fold to themselves

@@ -121,6 +121,12 @@ class Citation:
     start: int
     end: int
 
+    @classmethod
+    def of(cls, n: int, doc: Document, start: int, end: int) -> Citation:
+        """Citation `n`: the document's characters [start, end) as its quote, with its metadata."""
+        quote = doc.text[start:end]
+        return cls(n, doc.doc_id, doc.title, doc.url, doc.published, quote, start, end)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -14,23 +14,14 @@ take every span close to the best, across passages and documents, deduplicated, 
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.answer import (
-    _NUMERIC,
-    _TYPE_SPANS,
-    AnswerResult,
-    AnswerType,
-    citation,
-    find_spans,
-)
+from rag.answer import AnswerResult, AnswerType, lacks_typed_span, load_fitted, logistic
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
-from rag.store import Store as Index
+from rag.store import Store
 from rag.types import Citation, Evidence, Passage
 
 CONFIDENCE_FILE = DATA_DIR / "confidence.json"
@@ -60,12 +51,7 @@ class ReaderSettings:
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
         if not path.is_file():
             return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(data["features"]) != FEATURES:
-            raise ValueError(
-                f"{path} was fitted on features {data['features']}, the code computes "
-                f"{list(FEATURES)}: rerun eval/fit_reader_confidence.py"
-            )
+        data = load_fitted(path, FEATURES, "eval/fit_reader_confidence.py")
         return cls(
             weights=tuple(data["weights"]),
             abstain_below=float(data["abstain_below"]),
@@ -86,8 +72,7 @@ class ReaderEvidence(Evidence):
         return tuple(float(getattr(self, f)) for f in FEATURES)
 
     def confidence(self, weights: tuple[float, ...]) -> float:
-        z = sum(w * x for w, x in zip(weights, self.features(), strict=False)) + weights[-1]
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return logistic(weights, self.features())
 
 
 @dataclass
@@ -108,19 +93,19 @@ def _trimmed(doc_text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _citation(n: int, index: Index, p: Passage, start: int, end: int) -> Citation:
+def _citation(n: int, index: Store, p: Passage, start: int, end: int) -> Citation:
     """The sentences of `p`'s chunk that hold document characters [start, end)."""
     sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
     q0 = min([start, *(s.start for s in sents)])
     q1 = max([end, *(s.end for s in sents)])
-    return citation(n, index, p.doc_id, q0, q1)
+    return Citation.of(n, index.documents[p.doc_id], q0, q1)
 
 
 def read_answer(
     query: Query,
     passages: list[Passage],
     rules: AnswerResult,
-    index: Index,
+    index: Store,
     reader: SpanReader,
     settings: ReaderSettings,
 ) -> AnswerResult:
@@ -143,8 +128,7 @@ def read_answer(
     found.sort(key=lambda f: -f.score)
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
-    qtype = AnswerType(rules.answer_type)
-    untyped = qtype in _NUMERIC and not find_spans(best.text, _TYPE_SPANS[qtype][0])
+    untyped = lacks_typed_span(best.text, AnswerType(rules.answer_type))
     evidence = ReaderEvidence(
         ev.dense, ev.lexical, ev.untyped, best.margin, best.score, best.passage, float(untyped)
     )

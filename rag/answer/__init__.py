@@ -1,0 +1,58 @@
+"""Answer: a short extractive answer with citations, or an honest abstention.
+
+Entry point: `extract_answer(query, passages, index, settings, dictionary=None) -> AnswerResult`
+(`rag.answer.compose`). One module per step, each with one entry point:
+
+- `question`: `detect_type`, the answer type a question expects (cue tables per language);
+- `spans`: `find_spans(text, SpanKind)`, typed spans, and `best_span`, the one that answers;
+- `scoring`: `score_sentences` and `rank_passages`, sentences and passages against the question;
+- `lists`: `list_answer`, the items a list question asks for;
+- `confidence`: `evidence` and `confidence`, a logistic model fitted on dev data
+  (`data/confidence.json`, written by eval/fit_confidence.py);
+- `settings`: `AnswerSettings`, every weight with its reason.
+"""
+
+from rag.answer.compose import AnswerResult, extract_answer
+from rag.answer.confidence import FEATURES, confidence, evidence, load_fitted, logistic
+from rag.answer.lists import enumerations, list_answer
+from rag.answer.question import CUES, AnswerType, detect_type
+from rag.answer.scoring import Candidate, Scoring, rank_passages, score_sentences
+from rag.answer.settings import AnswerSettings
+from rag.answer.spans import (
+    NUMERIC,
+    TYPE_SPANS,
+    SpanCand,
+    SpanKind,
+    best_span,
+    find_spans,
+    lacks_typed_span,
+)
+from rag.types import Evidence
+
+__all__ = [
+    "CUES",
+    "FEATURES",
+    "NUMERIC",
+    "TYPE_SPANS",
+    "AnswerResult",
+    "AnswerSettings",
+    "AnswerType",
+    "Candidate",
+    "Evidence",
+    "Scoring",
+    "SpanCand",
+    "SpanKind",
+    "best_span",
+    "confidence",
+    "detect_type",
+    "enumerations",
+    "evidence",
+    "extract_answer",
+    "find_spans",
+    "lacks_typed_span",
+    "list_answer",
+    "load_fitted",
+    "logistic",
+    "rank_passages",
+    "score_sentences",
+]
