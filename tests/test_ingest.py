@@ -292,6 +292,7 @@ ADVERSARIAL_MARKDOWN = {
 }
 
 
+@pytest.mark.integration  # a timing measurement over 30 KB bodies: seconds, not a unit test
 @pytest.mark.parametrize("piece", ADVERSARIAL_MARKDOWN.values(), ids=ADVERSARIAL_MARKDOWN.keys())
 def test_markdown_cleaning_is_linear_in_the_text(piece: str) -> None:
     """Twice the text, about twice the time (it was quadratic: 30 KB took 28-44 s). Timed as
