@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from rag.config import Settings  # noqa: E402
 from rag.embed import Embedder, get_embedder  # noqa: E402
+from rag.indexing import BuildReport  # noqa: E402
 from rag.lexical import tokenize  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.report import cpu_model  # noqa: E402
-from rag.store import BuildReport  # noqa: E402
 
 XQUAD = Path("/work/shared/benchmarks/xquad/xquad.zh.json")
 

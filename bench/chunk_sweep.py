@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag.chunk import ChunkSettings, split_sentences  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.embed import Embedder, EmbeddingCache, get_embedder  # noqa: E402
+from rag.indexing import BuildReport  # noqa: E402
 from rag.ingest import load_sources  # noqa: E402
 from rag.metrics import (  # noqa: E402
     answer_correct,
@@ -55,7 +56,7 @@ from rag.metrics import (  # noqa: E402
     normalise,
 )
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.store import CACHE_FILE, BuildReport  # noqa: E402
+from rag.store import CACHE_FILE  # noqa: E402
 from rag.types import Document  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,7 +161,7 @@ def row(
     **extra: Any,
 ) -> Row:
     """One table row: the setting, its index's chunks and build cost, the hit rates, `extra`."""
-    chunks = list(pipe.index.chunks.values())
+    chunks = [pipe.index.chunk(r) for r in sorted(pipe.index.chunks)]  # type: ignore[attr-defined]
     mean_chars = float(np.mean([len(c.text) for c in chunks]))
     fields = (len(chunks), mean_chars, report.seconds, report.embedded)
     return Row(corpus, chunk.size, chunk.overlap, *fields, *rates(ranks), **extra)

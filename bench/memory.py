@@ -11,7 +11,7 @@ The 100k-passage index is synthetic. Embedding 100k texts with the real model wo
 on this machine, and the vectors' values do not change the memory an index takes, only their
 number and size do. So the embedder is the boundary that is replaced, and only it: a
 `SyntheticEmbedder` (name "synthetic", dim 384) returns random unit vectors seeded by a hash of
-the text. Everything else is the real store: `rag.store.IndexWriter` cuts, tokenises and writes
+the text. Everything else is the real store: `rag.indexing` cuts, tokenises and writes
 the documents, and the child opens them with the real `Pipeline`. The texts are real Chinese:
 `--docs` documents of `--paragraphs` paragraphs, each paragraph 160-279 characters of whole
 sentences drawn (with a fixed seed) from the XQuAD zh paragraphs, so each paragraph is one chunk
@@ -45,10 +45,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from rag import lexical, store  # noqa: E402
+from rag import indexing, lexical  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.store import IndexWriter, current_generation  # noqa: E402
+from rag.store import current_generation  # noqa: E402
 from rag.types import Document  # noqa: E402
 
 XQUAD = Path("/work/shared/benchmarks/xquad/xquad.zh.json")
@@ -129,12 +129,13 @@ def memo_tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
 def write_synthetic(index_dir: Path, docs: list[Document]) -> None:
     sample = [s for d in docs[:50] for s in d.text.split("\n\n")]
     assert all(memo_tokenize(t) == lexical.tokenize(t) for t in sample), "memo differs"
-    real = store.tokenize
-    store.tokenize = memo_tokenize  # only in this (writing) process; children use the real one
+    real = indexing.tokenize
+    indexing.tokenize = memo_tokenize  # only in this (writing) process; children use the real one
     try:
-        IndexWriter(index_dir, SyntheticEmbedder()).apply(docs, replace_all=True)
+        settings = Settings(index_dir=index_dir)
+        indexing.open_indexer(settings, SyntheticEmbedder()).apply(docs, replace_all=True)
     finally:
-        store.tokenize = real
+        indexing.tokenize = real
 
 
 def du(path: Path) -> int:
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"# Memory ({datetime.now(UTC).isoformat(timespec='seconds')})\n")
     if write_s is not None:
-        print(f"Synthetic index written in {write_s:.0f} s (IndexWriter, synthetic embedder).\n")
+        print(f"Synthetic index written in {write_s:.0f} s (rag.indexing, synthetic embedder).\n")
     print(
         "| process | docs | chunks | sentences | FAISS kind | RSS after imports MiB "
         "| + embedder MiB | after index load MiB | after 1st ask MiB | peak MiB | load s |"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import rag
 from rag.config import Settings
+from rag.indexing import open_indexer
 from rag.pipeline import Pipeline
-from rag.store import IndexWriter, open_index
 from rag.types import Document
 
 
@@ -37,14 +37,14 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix="bench-write-"))
         shutil.copytree(args.index, work / "index")
         pipe = Pipeline(Settings(index_dir=work / "index", cache_size=0))
-        seeds = list(open_index(work / "index", pipe.embedder).documents.values())
+        seeds = list(pipe.index.documents.values())
         extra = [
             Document(doc_id=f"{d.doc_id}-copy{i}", title=d.title, text=d.text)
             for i in range(size // len(seeds))
             for d in seeds
         ][: max(0, size - len(seeds))]
         if extra:
-            IndexWriter(work / "index", pipe.embedder).apply(extra)
+            open_indexer(pipe.settings, pipe.embedder).apply(extra)
             pipe = Pipeline(Settings(index_dir=work / "index", cache_size=0))
         pipe.ask("warm-up")
         adds, deletes = [], []
@@ -60,7 +60,7 @@ def main() -> int:
             started = time.perf_counter()
             pipe.delete(doc.doc_id)
             deletes.append((time.perf_counter() - started) * 1000)
-        chunks = len(pipe.index.chunks)
+        chunks = pipe.index.stats.chunks
         print(
             f"| {len(pipe.index.documents)} | {chunks} | {statistics.median(adds):.0f} | "
             f"{statistics.median(deletes):.0f} |",
