@@ -5,7 +5,7 @@
 For each size: build time, index bytes (faiss.serialize_index) and RSS growth, single-query
 (batch 1) latency p50/p95 over `--queries` queries, and recall@10 against exact search. HNSW
 efSearch and IVF nprobe are swept; the reported setting is the cheapest with recall@10 >= the
-target (0.95). Indexes are built with `rag.ann` so the numbers describe what the store builds.
+target (0.95). Indexes are built with `rag.store.ann` so the numbers describe what the store builds.
 
 Data: synthetic 384-d vectors from a Gaussian mixture (a few thousand centres with Zipf-like
 weights, anisotropic noise with a decaying spectrum under a random rotation), L2-normalised.
@@ -35,8 +35,8 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from rag import ann  # noqa: E402
 from rag.report import cpu_model  # noqa: E402
+from rag.store import ann  # noqa: E402
 
 K = 10
 RECALL_TARGET = 0.95

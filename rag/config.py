@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rag.ann import IndexKind, parse_kind
 from rag.chunk import ChunkSettings
 from rag.embed import DEFAULT_EMBEDDER
 from rag.errors import RagError
+from rag.store.ann import IndexKind, parse_kind
 
 
 class ConfigError(RagError, ValueError):

@@ -1,4 +1,4 @@
-"""rag.ann against real FAISS on small clustered synthetic data (fast: a few seconds)."""
+"""rag.store.ann against real FAISS on small clustered synthetic data (fast: a few seconds)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import faiss
 import numpy as np
 import pytest
 
-from rag import ann
-from rag.ann import IndexKind
+from rag.store import ann
+from rag.store.ann import IndexKind
 
 DIM = 32
 N = 12_000  # above IVFPQ_MIN_VECTORS so IVF-PQ really trains

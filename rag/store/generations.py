@@ -33,8 +33,8 @@ from typing import IO
 import faiss
 import numpy as np
 
-from rag.ann import IndexKind, build_index, choose_kind, remove_ids, set_search_params
 from rag.embed import Embedder
+from rag.store.ann import IndexKind, build_index, choose_kind, remove_ids, set_search_params
 from rag.store.base import (
     ChangeSet,
     ChunkRow,
