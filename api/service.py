@@ -31,7 +31,7 @@ from rag.config import Settings
 from rag.embed import configure_batching
 from rag.errors import RagError
 from rag.pipeline import Pipeline
-from rag.store import clean_leftovers, hold_serving
+from rag.store import hold_serving
 
 log = logging.getLogger("api")
 
@@ -59,11 +59,13 @@ class Service:
         settings = self.settings
         try:
             self._serving = hold_serving(settings.index_dir)
-            removed = clean_leftovers(settings.index_dir)
-            if removed:
-                log.info("removed leftovers of earlier builds: %s", ", ".join(sorted(removed)))
             self.status = f"loading the index at {settings.index_dir}"
             pipe = self.factory(settings)
+            # What crashed writes left (generation folders, or a Milvus store's unfinished
+            # collections): the store's own business, whichever engine RAG_STORE names.
+            removed = pipe.backend.clean()
+            if removed:
+                log.info("removed leftovers of earlier builds: %s", ", ".join(sorted(removed)))
             configure_batching(pipe.embedder, settings.max_batch, settings.batch_window_ms)
             if not pipe.ready:
                 self.status = f"building the index from {settings.seeds_dir} (first start)"

@@ -100,9 +100,22 @@ class Pipeline:
         self.resolver = Resolver(self._similarity, self.dictionary.is_common)
         self.backend: StoreBackend = open_backend(settings, self.embedder)
         if self.backend.committed_version() is not None:
-            self._swap(self.backend.open())
+            self._swap(self._open())
 
     # -- state ---------------------------------------------------------------------------------
+    def _open(self) -> Store:
+        """The committed state, if its vectors are this embedder's (every engine: vectors of two
+        embedders are not comparable, and a query would match nothing it should)."""
+        store = self.backend.open()
+        c = store.config
+        if (c.embedder, c.dim) != (self.embedder.name, self.embedder.dim):
+            raise StoreError(
+                f"the {self.backend.name} index was built with embedder {c.embedder} (dim "
+                f"{c.dim}); this run uses {self.embedder.name} (dim {self.embedder.dim}): run "
+                f"`rag build` to rebuild it, or set RAG_EMBEDDER={c.embedder}"
+            )
+        return store
+
     def _swap(self, index: Store) -> None:
         self._live = _Live(index, Retriever(index, self.retrieve_settings))
         with self._cache_lock:
@@ -238,7 +251,7 @@ class Pipeline:
             )
             report.skipped = ingested.skipped
             if report.changed or self._live is None or report.store is not self._base():
-                self._swap(report.store or self.backend.open())
+                self._swap(report.store or self._open())
         return report, ingested
 
     def _base(self) -> Store | None:
@@ -286,7 +299,7 @@ class Pipeline:
     def _follow(self) -> bool:
         if not self._behind():
             return False
-        self._swap(self.backend.open())
+        self._swap(self._open())
         return True
 
 

@@ -519,25 +519,17 @@ class GenerationBackend:
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             next_chunk_row=next_row,
         )
-        gen = self._commit(
-            tmp, manifest, docs, hashes, chunk_rows, sent_rows, sentence_matrix, index
+        final = self.index_dir / tmp.name.removeprefix(".tmp-")
+        committed = Index.from_parts(
+            final, manifest, docs, hashes, chunk_rows, sent_rows, index, sentence_matrix
         )
-        return Index.from_parts(
-            gen, manifest, docs, hashes, chunk_rows, sent_rows, index, sentence_matrix
-        )
+        self._commit(tmp, committed)
+        return committed
 
-    def _commit(
-        self,
-        tmp: Path,
-        manifest: Manifest,
-        docs: dict[str, Document],
-        hashes: dict[str, str],
-        chunk_rows: list[ChunkRow],
-        sent_rows: list[SentenceRow],
-        sentence_matrix: np.ndarray,
-        index: faiss.Index,
-    ) -> Path:
-        name = tmp.name.removeprefix(".tmp-")
+    def _commit(self, tmp: Path, gen: Index) -> None:
+        """Write `gen` into `tmp`, make it durable, and make it the live generation."""
+        name = gen.path.name
+        hashes = gen.hashes
         con = sqlite3.connect(tmp / "meta.sqlite")
         try:
             con.executescript(
@@ -554,32 +546,34 @@ class GenerationBackend:
                 "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
                 [
                     (d.doc_id, d.text, d.title, d.url, d.published, d.author, d.source, hashes[k])
-                    for k, d in docs.items()
+                    for k, d in gen.documents.items()
                 ],
             )
             con.executemany(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
                 [
                     (c.row, c.chunk_id, c.doc_id, c.start, c.end, c.text, " ".join(c.tokens))
-                    for c in chunk_rows
+                    for c in gen.chunks.values()
                 ],
             )
             con.executemany(
                 "INSERT INTO sentences VALUES (?,?,?,?,?,?)",
-                [(s.row, s.doc_id, s.start, s.end, s.text, " ".join(s.tokens)) for s in sent_rows],
+                [
+                    (s.row, s.doc_id, s.start, s.end, s.text, " ".join(s.tokens))
+                    for s in gen.sentences
+                ],
             )
             con.commit()
         finally:
             con.close()
-        faiss.write_index(index, str(tmp / "chunks.faiss"))
-        np.save(tmp / "sentences.npy", sentence_matrix.astype(np.float32))
-        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2), "utf-8")
+        faiss.write_index(gen.faiss_index, str(tmp / "chunks.faiss"))
+        np.save(tmp / "sentences.npy", gen._sentence_matrix.astype(np.float32))
+        (tmp / "manifest.json").write_text(json.dumps(asdict(gen.manifest), indent=2), "utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as handle:
                 os.fsync(handle.fileno())
         _fsync_dir(tmp)
-        final = self.index_dir / name
-        os.rename(tmp, final)
+        os.rename(tmp, gen.path)
         pointer = self.index_dir / f".{CURRENT}.tmp"
         with open(pointer, "w", encoding="utf-8") as handle:
             handle.write(name + "\n")
@@ -588,7 +582,6 @@ class GenerationBackend:
         os.replace(pointer, self.index_dir / CURRENT)
         _fsync_dir(self.index_dir)
         self._collect_garbage(keep=name)
-        return final
 
     def _remove_leftovers(self) -> None:
         """Temporary folders of builds that crashed (only called under the writer lock)."""
