@@ -454,7 +454,12 @@ class MilvusStore:
             return float(total)
 
         scored = {r: score(r) for r in wanted}
-        top = sorted(((r, s) for r in candidates if (s := scored[r]) > 0), key=lambda x: -x[1])
+        # Equal scores go by row, so the pool is the same on every replica. (Bm25Leg's unstable
+        # argsort orders them arbitrarily: the pools of the two stores may differ inside a tie
+        # at the k-th score, as when every chunk of a document scores only its title.)
+        top = sorted(
+            ((r, s) for r in candidates if (s := scored[r]) > 0), key=lambda x: (-x[1], x[0])
+        )
         return top[:k], np.array([scored[int(r)] for r in rows], dtype=np.float32)
 
     # -- fetching --
