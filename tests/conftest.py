@@ -70,16 +70,29 @@ INTEGRATION_MODULES = frozenset(
         "test_gold_set",
     }
 )
-# Engines other than the default, and the distributed build: real milvus-lite and Ray.
+# Engines other than the default, and the distributed build: real milvus-lite and Ray (their
+# modules by name, their tests by marker).
+INTEGRATION_PREFIXES = ("test_milvus", "test_store_milvus", "test_ray")
 INTEGRATION_MARKERS = ("milvus", "ray")
+
+
+def _integration_module(path: Path) -> bool:
+    return path.stem in INTEGRATION_MODULES or path.stem.startswith(INTEGRATION_PREFIXES)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m "not integration"` does not even import the integration modules: their imports
+    (hypothesis, playwright, pymilvus, ray) cost more than the whole unit layer runs."""
+    if config.getoption("markexpr", "") == "not integration" and collection_path.suffix == ".py":
+        return _integration_module(collection_path) or None
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = Path(str(item.fspath)).stem
         if (
             REAL_FIXTURES & set(getattr(item, "fixturenames", ()))
-            or module in INTEGRATION_MODULES
+            or _integration_module(Path(str(item.fspath)))
             or any(item.get_closest_marker(m) for m in INTEGRATION_MARKERS)
         ):
             item.add_marker(pytest.mark.integration)
