@@ -84,7 +84,7 @@ _VARCHAR = 65535
 _CHUNK_DIMS = 1  # sparse dimensions: 0 = no token (bm25s's "" token), [1, 2^31) chunk terms,
 _FIELD_DIMS = 2**31  # [2^31, 2^32 - 1) document-field terms (Milvus indices are uint32)
 _META_DIM = 2  # the placeholder vector of collections that hold no vectors (Milvus needs one)
-_HNSW = {"M": 16, "efConstruction": 200}
+_HNSW = {"M": 32, "efConstruction": 80}  # as the FAISS store builds (rag/store/ann.py)
 _HNSW_EF = 128  # search-time exploration; at least k (recall@10 in bench/RESULTS.md)
 
 
