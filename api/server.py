@@ -35,6 +35,10 @@ from api.logs import configure_logging, log_config
 from rag.config import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 30  # an ingest of a 64 KiB document takes seconds; asks far less
+# How long uvicorn's supervisor waits for a worker to answer its health check. A new worker first
+# imports the library (FAISS, jieba, FastAPI: 4 s on an idle 2-core machine, more under load)
+# before it can answer, and uvicorn's default of 5 s then kills and restarts it over and over.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 log = logging.getLogger("api")
 
@@ -129,5 +133,13 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> in
             "workers": workers,
         },
     )
-    uvicorn.run("api.app:factory", **_config(settings, host, port, factory=True, workers=workers))  # type: ignore[arg-type]
+    config = _config(
+        settings,
+        host,
+        port,
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
+    uvicorn.run("api.app:factory", **config)  # type: ignore[arg-type]
     return 0
