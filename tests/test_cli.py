@@ -121,3 +121,22 @@ def test_build_from_a_source_with_no_documents_leaves_the_index_as_it_was(
     assert r.returncode == 1
     assert "left as it was" in r.stderr and "Traceback" not in r.stderr
     assert (index_copy / "CURRENT").read_text() == before
+
+
+def test_the_thread_policy_is_set_where_the_process_starts_not_by_imports() -> None:
+    """`rag.cli` loads no OpenMP library (FAISS) and no `api` at import, importing the packages
+    changes no environment, and `main` sets OMP_WAIT_POLICY before any command runs."""
+    code = (
+        "import os, sys, rag, rag.cli\n"
+        "print('faiss' in sys.modules, 'api' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
+        "import api.app\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "assert rag.cli.main(['serve', '--workers', '0']) == 2\n"  # a usage error: serves nothing
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["False False None", "None", "PASSIVE"]

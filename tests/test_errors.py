@@ -1,13 +1,8 @@
 """One error base class, mapped in one place each: the service's HTTP statuses (`api.errors`)
-and the command line's exit statuses (`rag.cli.exit_code`); and the process's thread policy set
-where the process starts, never by an import. Fast: no model, no index."""
+and the command line's exit statuses (`rag.cli.exit_code`). Fast: no model, no index, no
+subprocess."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +17,6 @@ from rag.ingest import IngestError
 from rag.pipeline import NotReadyError, QuestionError
 from rag.reader.onnx_reader import ReaderWeightsError
 from rag.store import StoreError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Every library error, its builtin base (kept for old except clauses), HTTP status, exit status.
 ERRORS = [
@@ -79,22 +72,3 @@ def test_main_prints_a_rag_error_as_one_line(
 def test_main_says_a_bad_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--workers", "0"]) == 2
     assert "--workers 0: give 1 or more" in capsys.readouterr().err
-
-
-def test_the_thread_policy_is_set_where_the_process_starts_not_by_imports() -> None:
-    """`rag.cli` loads no OpenMP library (FAISS) and no `api` at import, importing the packages
-    changes no environment, and `main` sets OMP_WAIT_POLICY before any command runs."""
-    code = (
-        "import os, sys, rag, rag.cli\n"
-        "print('faiss' in sys.modules, 'api' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
-        "import api.app\n"
-        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
-        "assert rag.cli.main(['serve', '--workers', '0']) == 2\n"  # a usage error: serves nothing
-        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:3] == ["False False None", "None", "PASSIVE"]
