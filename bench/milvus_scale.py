@@ -2,6 +2,8 @@
 
     nice -n 10 .venv/bin/python bench/milvus_scale.py --sizes 100000 --out bench/milvus_scale.json
     nice -n 10 .venv/bin/python bench/milvus_scale.py --sizes 1000000 --timeout 1500
+    RAG_INDEX_DIR=index nice -n 10 .venv/bin/python bench/milvus_scale.py --sizes 101 \
+        --engines seeds-faiss,seeds-milvus
 
 For each size and engine, in a fresh subprocess (so its memory is its own): ingest rate (vectors
 per second, until searchable), single-query latency p50/p95 over `--queries` queries (k=10,
@@ -163,6 +165,44 @@ def run_milvus(n: int, queries: int) -> dict[str, Any]:
     }
 
 
+def run_seeds(store: str, queries: int) -> dict[str, Any]:
+    """`Pipeline.ask` over the seeds' dev questions on one store: the whole query path (dense,
+    lexical, sentences, answer), in process; vectors from the embedding cache in RAG_INDEX_DIR
+    (copied from a FAISS build), so the build embeds nothing."""
+    import shutil
+
+    from rag.config import Settings
+    from rag.evaluate import load_gold
+    from rag.pipeline import Pipeline
+
+    root = Path(__file__).resolve().parent.parent
+    folder = Path(tempfile.mkdtemp(prefix=f"seeds-{store}-")) / "index"
+    folder.mkdir()
+    cache = Path(os.environ.get("RAG_INDEX_DIR", "index")) / "embeddings.sqlite"
+    if cache.exists():
+        shutil.copy(cache, folder / "embeddings.sqlite")
+    base = rss_bytes()
+    pipe = Pipeline(Settings(index_dir=folder, store=store, cache_size=0))
+    pipe.build([root / "seeds"])
+    items = load_gold(root / "eval" / "gold" / "seeds.jsonl", split="dev")[:queries]
+    for item in items[:5]:
+        pipe.ask(item.question)
+    wall = []
+    for item in items:
+        t = time.perf_counter()
+        pipe.ask(item.question)
+        wall.append(time.perf_counter() - t)
+    p50, p95 = np.percentile(np.array(wall) * 1e3, [50, 95])
+    return {
+        "engine": f"seeds /ask, {store}",
+        "n": len(items),
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "rss_mib": (rss_bytes() - base) / 2**20,
+        "rss_total_mib": rss_bytes() / 2**20,
+    }
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| vectors | engine | ingest (vectors/s) | query p50 (ms) | p95 (ms) | recall@10 | "
@@ -170,6 +210,12 @@ def table(results: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        if "ingest_per_s" not in r and "error" not in r:
+            lines.append(
+                f"| {r['n']} questions | {r['engine']} | | {r['p50_ms']:.1f} | "
+                f"{r['p95_ms']:.1f} | | {r['rss_mib']:,.0f} / {r['rss_total_mib']:,.0f} |"
+            )
+            continue
         if "error" in r:
             lines.append(f"| {r['n']:,} | {r['engine']} | {r['error']} | | | | |")
             continue
@@ -184,7 +230,12 @@ def table(results: list[dict[str, Any]]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100000")
-    ap.add_argument("--engines", default="faiss,milvus")
+    ap.add_argument(
+        "--engines",
+        default="faiss,milvus",
+        help="faiss, milvus (vectors only), seeds-faiss, seeds-milvus (/ask on the seeds; "
+        "the size is the number of dev questions)",
+    )
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per engine and size")
     ap.add_argument("--out", type=Path)
@@ -192,6 +243,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.one:
         engine, n = args.one[0], int(args.one[1])
+        if engine.startswith("seeds-"):
+            print("RESULT " + json.dumps(run_seeds(engine[6:], n)), flush=True)
+            return 0
         run = run_faiss if engine == "faiss" else run_milvus
         print("RESULT " + json.dumps(run(n, args.queries)), flush=True)
         return 0

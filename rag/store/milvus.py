@@ -686,6 +686,7 @@ class MilvusBackend:
     `uri` is a local path (milvus-lite, embedded in this process; `.db` is appended when
     missing, as pymilvus wants) or `http://host:19530` for a Milvus server or cluster (or a
     `milvus-lite server`), `token` its credentials ("user:password" or an API key).
+    `cache_rows` bounds the chunks kept in this process (immutable rows, by id).
     """
 
     name = "milvus"
@@ -695,7 +696,7 @@ class MilvusBackend:
         uri: str,
         token: str | None = None,
         collection_prefix: str = "rag",
-        cache_rows: int = 200_000,
+        cache_rows: int = 20_000,
         grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         try:
@@ -717,9 +718,11 @@ class MilvusBackend:
             ) from exc
         self._meta = f"{collection_prefix}_meta"
         self._locks = f"{collection_prefix}_locks"
+        # Bounded: ~2.5 kB a chunk (vector and text), ~2 kB a sentence, so about 150 MiB at the
+        # default; a query touches ~100 chunks and their ~600 sentences.
         self._chunk_cache = _Lru(cache_rows)
-        self._sentence_cache = _Lru(cache_rows * 4)
-        self._docs = _Lru(max(1000, cache_rows // 100))
+        self._sentence_cache = _Lru(cache_rows * 3)
+        self._docs = _Lru(max(1000, cache_rows // 20))
         self._loaded: set[str] = set()
         self._ensure_fixed()
         self._load([self._meta, self._locks])
