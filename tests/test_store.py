@@ -1,5 +1,6 @@
 """Store promises: the index survives on disk, updates are incremental (only new text is embedded),
-deletions really remove vectors, and a build that dies half-way leaves the previous index live."""
+deleted rows never come back (a delta kills them, a compaction removes them), and a build that
+dies half-way leaves the previous index live."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _texts_of(doc: Document) -> list[str]:
 def _all_rows(index: Index, embedder: Embedder, question: str) -> list[int]:
     """Every chunk row the vector index can return for a query (k = all vectors)."""
     vector = embedder.embed_queries([question])[0]
-    return [row for row, _ in index.search(vector, k=index.faiss_index.ntotal)]
+    return [row for row, _ in index.search(vector, k=index.stats.chunks)]
 
 
 def test_seed_index_reopens_from_disk_and_finds_the_mexico_clouds(
@@ -87,7 +88,7 @@ def test_adding_a_document_embeds_only_that_document(index_copy: Path, embedder:
     after = open_index(index_copy, embedder)
     assert set(after.documents) == SEED_IDS | {NEW_DOC.doc_id}
     n_new = len(chunk_document(NEW_DOC))
-    assert after.faiss_index.ntotal == before.faiss_index.ntotal + n_new
+    assert after.stats.chunks == len(after.chunks) == before.stats.chunks + n_new
     rows = _all_rows(after, embedder, "月球基地用什么建筑材料？")[:3]
     assert after.chunks[rows[0]].doc_id == NEW_DOC.doc_id
 
@@ -108,7 +109,7 @@ def test_replacing_a_document_changes_its_content_and_drops_its_old_chunks(
     returned = _all_rows(after, embedder, "中国AI大语言模型涌现，迟早会卷?")
     assert old_rows.isdisjoint(returned)
     n_new = len(chunk_document(replacement))
-    assert after.faiss_index.ntotal == before.faiss_index.ntotal - len(old_rows) + n_new
+    assert after.stats.chunks == len(after.chunks) == before.stats.chunks - len(old_rows) + n_new
 
 
 def test_deleting_a_document_removes_its_vectors(index_copy: Path, embedder: Embedder) -> None:
@@ -118,9 +119,9 @@ def test_deleting_a_document_removes_its_vectors(index_copy: Path, embedder: Emb
     assert (report.removed, report.embedded) == (1, 0)
     after = open_index(index_copy, embedder)
     assert set(after.documents) == SEED_IDS - {SMALL_DOC}
-    assert after.faiss_index.ntotal == before.faiss_index.ntotal - len(old_rows)
+    assert after.stats.chunks == len(after.chunks) == before.stats.chunks - len(old_rows)
     returned = _all_rows(after, embedder, "中国AI大语言模型涌现，迟早会卷?")
-    assert len(returned) == after.faiss_index.ntotal
+    assert set(returned) == set(after.chunks), "every live chunk, and only those"
     assert old_rows.isdisjoint(returned)
     assert all(s.doc_id != SMALL_DOC for s in after.sentences)
     assert len(after.sentence_vectors(range(len(after.sentences)))) == len(after.sentences)

@@ -24,9 +24,8 @@ import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -48,7 +47,11 @@ from rag.store.base import (
 from rag.store.bm25 import Bm25Leg
 from rag.types import Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a full generation; older code reads these
+DELTA_VERSION = 2  # a delta on a base generation: older code says to rebuild, as it should
+READS = (FORMAT_VERSION, DELTA_VERSION)
+MAX_DEPTH = 32  # deltas on one full generation at most (each is replayed when one opens it)
+MIN_DELTA_ROWS = 256  # rows the deltas may hold whatever the corpus size
 CURRENT = "CURRENT"
 CACHE_FILE = "embeddings.sqlite"
 
@@ -66,6 +69,11 @@ class Manifest:
     sentences: int
     built_at: str
     next_chunk_row: int  # chunk rows are never reused, so FAISS ids stay unique across updates
+    # A delta's: the generation it changes, how many deltas down to a full one, and how many
+    # rows they hold between them (added, and dead in older layers): when to compact.
+    base: str | None = None
+    depth: int = 0
+    delta_rows: int = 0
 
 
 def _split_tokens(joined: str | None) -> tuple[str, ...]:
@@ -86,30 +94,83 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def read_documents(path: Path) -> dict[str, tuple[Document, str]]:
-    """The documents of a generation folder with their content hashes (no vectors needed)."""
+    """The documents of a generation (a delta's replayed on its base) with their content
+    hashes; no vectors needed."""
+    manifest = read_manifest(path)
+    docs = read_documents(path.parent / manifest.base) if manifest.base else {}
     con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
     try:
+        if manifest.base:
+            for (doc_id,) in con.execute("SELECT doc_id FROM dropped"):
+                docs.pop(doc_id, None)
         rows = con.execute(
             "SELECT doc_id, text, title, url, published, author, source, hash FROM documents"
         ).fetchall()
     finally:
         con.close()
-    return {row[0]: (Document(*row[:7]), row[7]) for row in rows}
+    docs.update({row[0]: (Document(*row[:7]), row[7]) for row in rows})
+    return docs
+
+
+def chain(path: Path) -> list[str]:
+    """The generation folders `path` is made of: itself, then each base down to the full one."""
+    names = [path.name]
+    manifest = read_manifest(path)
+    while manifest.base:
+        names.append(manifest.base)
+        manifest = read_manifest(path.parent / manifest.base)
+    return names
+
+
+def _read_rows(path: Path) -> tuple[list[ChunkRow], list[SentenceRow]]:
+    con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
+    try:
+        chunks = [
+            ChunkRow(row, cid, doc_id, start, end, text, _split_tokens(tokens))
+            for row, cid, doc_id, start, end, text, tokens in con.execute(
+                "SELECT row, chunk_id, doc_id, start, end, text, tokens FROM chunks ORDER BY row"
+            )
+        ]
+        sentences = [
+            SentenceRow(row, doc_id, start, end, text, _split_tokens(tokens))
+            for row, doc_id, start, end, text, tokens in con.execute(
+                "SELECT row, doc_id, start, end, text, tokens FROM sentences ORDER BY row"
+            )
+        ]
+    finally:
+        con.close()
+    return chunks, sentences
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """Vectors added by one full write or one delta: chunk rows from `first_row` up (to the next
+    layer's), sentence rows from `first_sentence` up."""
+
+    first_row: int
+    faiss_index: faiss.Index
+    first_sentence: int
+    sentence_matrix: np.ndarray
 
 
 class Index:
     """One open, read-only generation (a `Store`): metadata in memory, vectors in FAISS and
-    NumPy, BM25 built at open."""
+    NumPy, BM25 postings in memory.
+
+    A generation is a full one, or a delta on the generation it names as its `base` (the
+    documents it added and dropped, and their vectors): so a write costs what it changes
+    (issue 16). In memory a delta is a new layer of vectors; rows of dropped documents stay in
+    the older layers, dead, and are filtered out of every answer until a full write compacts
+    them."""
 
     def __init__(self, path: Path, embedder: Embedder) -> None:
-        self.path = path
-        self.manifest = read_manifest(path)
-        m = self.manifest
+        """Open the generation at `path` (and the bases a delta stands on)."""
+        m = read_manifest(path)
         rebuild = f"run `rag build --index {path.parent}` to rebuild"
-        if m.format_version != FORMAT_VERSION:
+        if m.format_version not in READS:
             raise StoreError(
                 f"index at {path.parent} has format {m.format_version}; this version reads "
-                f"format {FORMAT_VERSION}: {rebuild}"
+                f"formats {', '.join(map(str, READS))}: {rebuild}"
             )
         if m.embedder != embedder.name or m.dim != embedder.dim:
             raise StoreError(
@@ -117,90 +178,173 @@ class Index:
                 f"this run uses {embedder.name} (dim {embedder.dim}): {rebuild}, or set "
                 f"RAG_EMBEDDER={m.embedder}"
             )
-        self.documents: dict[str, Document] = {}
-        self.hashes: dict[str, str] = {}
-        self.n_chunks: dict[str, int] = {}
-        self.chunks: dict[int, ChunkRow] = {}
-        self.doc_chunks: dict[str, list[int]] = {}
-        self.sentences: list[SentenceRow] = []
-        self.doc_sentences: dict[str, list[int]] = {}
-        for doc_id, (doc, digest) in read_documents(path).items():
-            self.documents[doc_id] = doc
-            self.hashes[doc_id] = digest
-        con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
-        try:
-            for r in con.execute(
-                "SELECT row, chunk_id, doc_id, start, end, text, tokens FROM chunks ORDER BY row"
-            ):
-                row, cid, doc_id, start, end, text, tokens = r
-                chunk = ChunkRow(row, cid, doc_id, start, end, text, _split_tokens(tokens))
-                self.chunks[chunk.row] = chunk
-                self.doc_chunks.setdefault(chunk.doc_id, []).append(chunk.row)
-            for r in con.execute(
-                "SELECT row, doc_id, start, end, text, tokens FROM sentences ORDER BY row"
-            ):
-                row, doc_id, start, end, text, tokens = r
-                sent = SentenceRow(row, doc_id, start, end, text, _split_tokens(tokens))
-                self.sentences.append(sent)
-                self.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
-        finally:
-            con.close()
-        self.faiss_index = faiss.read_index(str(path / "chunks.faiss"))
-        set_search_params(self.faiss_index, IndexKind(m.index_kind))
-        self._sentence_matrix = np.load(path / "sentences.npy")
-        self._derive()
+        chunks, sentences = _read_rows(path)
+        docs = read_documents(path) if not m.base else {}
+        if m.base:
+            base = Index(path.parent / m.base, embedder)
+            con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
+            try:
+                dropped = {d for (d,) in con.execute("SELECT doc_id FROM dropped")}
+                added = {
+                    r[0]: (Document(*r[:7]), r[7])
+                    for r in con.execute(
+                        "SELECT doc_id, text, title, url, published, author, source, hash "
+                        "FROM documents"
+                    )
+                }
+            finally:
+                con.close()
+            delta = base.changed(
+                path,
+                m,
+                added,
+                dropped,
+                chunks,
+                np.load(path / "chunks.npy"),
+                sentences,
+                np.load(path / "sentences.npy"),
+            )
+            self.__dict__.update(delta.__dict__)
+            return
+        faiss_index = faiss.read_index(str(path / "chunks.faiss"))
+        self._init_full(
+            path, m, docs, chunks, sentences, faiss_index, np.load(path / "sentences.npy")
+        )
 
     @classmethod
     def from_parts(
         cls,
         path: Path,
         manifest: Manifest,
-        docs: dict[str, Document],
-        hashes: dict[str, str],
+        docs: dict[str, tuple[Document, str]],
         chunk_rows: list[ChunkRow],
         sent_rows: list[SentenceRow],
         faiss_index: faiss.Index,
         sentence_vectors: np.ndarray,
     ) -> Index:
-        """The generation a writer has just committed at `path`, from what it wrote, without
+        """The full generation a writer has just built for `path`, from what it wrote, without
         reading it back (the writer hands it to the pipeline, which swaps it in)."""
         index = cls.__new__(cls)
-        index.path = path
-        index.manifest = manifest
-        index.documents = dict(docs)
-        index.hashes = dict(hashes)
-        index.chunks = {c.row: c for c in sorted(chunk_rows, key=lambda c: c.row)}
-        index.doc_chunks = {}
-        for c in index.chunks.values():
-            index.doc_chunks.setdefault(c.doc_id, []).append(c.row)
-        index.sentences = list(sent_rows)
-        index.doc_sentences = {}
-        for sent in index.sentences:
-            index.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
-        index.faiss_index = faiss_index
-        set_search_params(faiss_index, IndexKind(manifest.index_kind))
-        index._sentence_matrix = sentence_vectors
-        index._derive()
+        index._init_full(path, manifest, docs, chunk_rows, sent_rows, faiss_index, sentence_vectors)
         return index
 
-    def _derive(self) -> None:
-        self.n_chunks = {d: len(rows) for d, rows in self.doc_chunks.items()}
+    def _init_full(
+        self,
+        path: Path,
+        manifest: Manifest,
+        docs: dict[str, tuple[Document, str]],
+        chunk_rows: list[ChunkRow],
+        sent_rows: list[SentenceRow],
+        faiss_index: faiss.Index,
+        sentence_matrix: np.ndarray,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.documents = {d: doc for d, (doc, _) in docs.items()}
+        self.hashes = {d: digest for d, (_, digest) in docs.items()}
+        self.chunks = {c.row: c for c in sorted(chunk_rows, key=lambda c: c.row)}
+        self.doc_chunks: dict[str, list[int]] = {}
+        for c in self.chunks.values():
+            self.doc_chunks.setdefault(c.doc_id, []).append(c.row)
+        self._sentences = list(sent_rows)  # by row; a delta appends, dead rows stay
+        assert all(s.row == i for i, s in enumerate(self._sentences))
+        self.doc_sentences: dict[str, list[int]] = {}
+        for sent in self._sentences:
+            self.doc_sentences.setdefault(sent.doc_id, []).append(sent.row)
+        set_search_params(faiss_index, IndexKind(manifest.index_kind))
+        self._layers = [_Layer(0, faiss_index, 0, sentence_matrix)]
+        self._dead: frozenset[int] = frozenset()  # chunk rows of dropped documents
+        self._dead_sentences: frozenset[int] = frozenset()
         # Which sentences lie in each chunk: asked for every candidate chunk of every query, so it
         # is worked out once here (sentences of a document are stored in text order).
         self._chunk_sentences: dict[int, list[int]] = {}
         for doc_id, rows in self.doc_chunks.items():
-            sents = self.doc_sentences.get(doc_id, [])
-            ends = [self.sentences[i].end for i in sents]
-            for row in rows:
-                chunk = self.chunks[row]
-                first = bisect.bisect_right(ends, chunk.start)
-                inside = []
-                for i in sents[first:]:
-                    if self.sentences[i].start >= chunk.end:
-                        break
-                    inside.append(i)
-                self._chunk_sentences[row] = inside
-        self._lexical = Bm25Leg(list(self.chunks.values()), self.documents)
+            self._place(rows, self.doc_sentences.get(doc_id, []))
+        self._lexical = Bm25Leg.build(list(self.chunks.values()), self.documents)
+        self.n_chunks = {d: len(rows) for d, rows in self.doc_chunks.items()}
+
+    def _place(self, chunk_rows: Sequence[int], sentence_rows: Sequence[int]) -> None:
+        """Record which of a document's sentences lie in each of its chunks."""
+        ends = [self._sentences[i].end for i in sentence_rows]
+        for row in chunk_rows:
+            chunk = self.chunks[row]
+            first = bisect.bisect_right(ends, chunk.start)
+            inside = []
+            for i in sentence_rows[first:]:
+                if self._sentences[i].start >= chunk.end:
+                    break
+                inside.append(i)
+            self._chunk_sentences[row] = inside
+
+    def changed(
+        self,
+        path: Path,
+        manifest: Manifest,
+        added: Mapping[str, tuple[Document, str]],
+        dropped: set[str],
+        chunk_rows: list[ChunkRow],
+        chunk_vectors: np.ndarray,
+        sent_rows: list[SentenceRow],
+        sentence_vectors: np.ndarray,
+    ) -> Index:
+        """This generation with `dropped` documents removed (replaced ones included) and
+        `added` ones added, their chunk rows above every row here and their sentence rows
+        following ours: the next generation, in time proportional to the change (dictionaries
+        are copied, which is memory speed; nothing is rebuilt or re-read)."""
+        new = Index.__new__(Index)
+        new.path = path
+        new.manifest = manifest
+        gone = dropped & self.documents.keys()
+        new.documents = {d: doc for d, doc in self.documents.items() if d not in gone}
+        new.hashes = {d: h for d, h in self.hashes.items() if d not in gone}
+        for d, (doc, digest) in added.items():
+            new.documents[d] = doc
+            new.hashes[d] = digest
+        drop_rows = [r for d in gone for r in self.doc_chunks.get(d, [])]
+        drop_sents = [r for d in gone for r in self.doc_sentences.get(d, [])]
+        new.chunks = dict(self.chunks)
+        for r in drop_rows:
+            del new.chunks[r]
+        new.doc_chunks = {d: rows for d, rows in self.doc_chunks.items() if d not in gone}
+        new.doc_sentences = {d: rows for d, rows in self.doc_sentences.items() if d not in gone}
+        new._chunk_sentences = dict(self._chunk_sentences)
+        for r in drop_rows:
+            del new._chunk_sentences[r]
+        first_sentence = len(self._sentences)
+        assert all(s.row == first_sentence + i for i, s in enumerate(sent_rows))
+        new._sentences = self._sentences + sent_rows
+        for c in chunk_rows:
+            new.chunks[c.row] = c
+            new.doc_chunks.setdefault(c.doc_id, []).append(c.row)
+        for s in sent_rows:
+            new.doc_sentences.setdefault(s.doc_id, []).append(s.row)
+        for d in added:
+            new._place(new.doc_chunks.get(d, []), new.doc_sentences.get(d, []))
+        new._layers = list(self._layers)
+        if chunk_rows or sent_rows:
+            first_row = min((c.row for c in chunk_rows), default=manifest.next_chunk_row)
+            ids = np.array([c.row for c in chunk_rows], dtype=np.int64)
+            vectors = chunk_vectors.astype(np.float32).reshape(len(ids), -1)
+            layer = build_index(vectors, ids, IndexKind.FLAT)  # small: exact search
+            new._layers.append(_Layer(first_row, layer, first_sentence, sentence_vectors))
+        new._dead = self._dead | frozenset(drop_rows)
+        new._dead_sentences = self._dead_sentences | frozenset(drop_sents)
+        drop = [self.chunks[r] for r in drop_rows]
+        new._lexical = self._lexical.changed(drop, chunk_rows, new.documents)
+        new.n_chunks = {d: len(rows) for d, rows in new.doc_chunks.items()}
+        return new
+
+    @property
+    def sentences(self) -> list[SentenceRow]:
+        """The live sentences, in row order."""
+        if not self._dead_sentences:
+            return list(self._sentences)
+        return [s for s in self._sentences if s.row not in self._dead_sentences]
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        """The full generation's FAISS index (a delta's added vectors are in later layers)."""
+        return self._layers[0].faiss_index
 
     # -- Corpus --------------------------------------------------------------------------------
     @property
@@ -223,30 +367,49 @@ class Index:
     def chunks_of(self, doc_id: str) -> int:
         return self.n_chunks.get(doc_id, 0)
 
-    @cached_property
-    def vocabulary(self) -> frozenset[str]:
-        """Every token of every chunk: the words this index can match lexically."""
-        return frozenset(t for c in self.chunks.values() for t in c.tokens)
-
     def knows(self, token: str) -> bool:
-        return token in self.vocabulary
+        return self._lexical.knows(token)
 
     # -- VectorIndex ---------------------------------------------------------------------------
-
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k chunks nearest to one normalised query vector: (chunk row, inner product)."""
         if not self.chunks:
             return []
         k = min(k, len(self.chunks))
-        scores, ids = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        q = query.reshape(1, -1).astype(np.float32)
+        hits: list[tuple[int, float]] = []
+        for layer in self._layers:
+            # Dead rows take places in a layer's answer: ask for as many more.
+            n = min(k + len(self._dead), layer.faiss_index.ntotal)
+            if n <= 0:
+                continue
+            scores, ids = layer.faiss_index.search(q, n)
+            hits += [
+                (int(i), float(s))
+                for i, s in zip(ids[0], scores[0], strict=True)
+                if i >= 0 and int(i) not in self._dead
+            ]
+        if len(self._layers) > 1:
+            hits.sort(key=lambda h: -h[1])  # stable: on a tie, the older layer first
+        return hits[:k]
+
+    def _layer_of(self, row: int, sentence: bool = False) -> _Layer:
+        firsts = [layer.first_sentence if sentence else layer.first_row for layer in self._layers]
+        return self._layers[bisect.bisect_right(firsts, row) - 1]
 
     def chunk_vectors(self, rows: Sequence[int]) -> np.ndarray:
-        """Vectors of the given chunk rows (reconstructed from the FAISS index)."""
-        return np.vstack([self.faiss_index.reconstruct(int(r)) for r in rows])
+        """Vectors of the given chunk rows (reconstructed from the FAISS index of their layer)."""
+        return np.vstack([self._layer_of(int(r)).faiss_index.reconstruct(int(r)) for r in rows])
 
     def sentence_vectors(self, rows: Sequence[int]) -> np.ndarray:
-        return self._sentence_matrix[list(rows)]
+        rows = list(rows)
+        if len(self._layers) == 1:
+            return self._layers[0].sentence_matrix[rows]
+        out = np.empty((len(rows), self.manifest.dim), dtype=np.float32)
+        for i, r in enumerate(rows):
+            layer = self._layer_of(r, sentence=True)
+            out[i] = layer.sentence_matrix[r - layer.first_sentence]
+        return out
 
     # -- LexicalIndex --------------------------------------------------------------------------
     def lexical(
@@ -255,13 +418,14 @@ class Index:
         return self._lexical.lexical(terms, k, rows, field_weight)
 
     def previous_sentence(self, sent: SentenceRow) -> SentenceRow | None:
-        """The sentence before `sent` in its document (sentences are stored in text order)."""
-        prev = self.sentences[sent.row - 1] if sent.row > 0 else None
-        return prev if prev is not None and prev.doc_id == sent.doc_id else None
+        """The sentence before `sent` in its document (a document's sentences are in order)."""
+        rows = self.doc_sentences.get(sent.doc_id, [])
+        i = bisect.bisect_left(rows, sent.row)
+        return self._sentences[rows[i - 1]] if 0 < i <= len(rows) else None
 
     def chunk_sentences(self, row: int) -> list[SentenceRow]:
         """The sentences that lie inside a chunk (what answer extraction reads)."""
-        return [self.sentences[i] for i in self._chunk_sentences.get(row, [])]
+        return [self._sentences[i] for i in self._chunk_sentences.get(row, [])]
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -338,10 +502,14 @@ def clean_leftovers(index_dir: Path) -> list[str]:
         if not held:
             return []
         live = current_generation(index_dir)
+        try:
+            keep = set(chain(live)) if live is not None else set()
+        except StoreError:  # a broken chain: keep everything for `rag build` to sort out
+            return []
         for path in index_dir.iterdir():
             leftover = path.name.startswith(".tmp-gen-")
             # Old generations go only while CURRENT names a live one: never the last index.
-            old = live is not None and path.name.startswith("gen-") and path.name != live.name
+            old = live is not None and path.name.startswith("gen-") and path.name not in keep
             if path.is_dir() and (leftover or old):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
@@ -381,11 +549,16 @@ class GenerationBackend:
     name = "faiss"
 
     def __init__(
-        self, index_dir: Path, embedder: Embedder, index_kind: IndexKind = IndexKind.AUTO
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        index_kind: IndexKind = IndexKind.AUTO,
+        max_depth: int = MAX_DEPTH,
     ) -> None:
         self.index_dir = index_dir
         self.embedder = embedder
         self.index_kind = index_kind
+        self.max_depth = max_depth
 
     def committed_version(self) -> str | None:
         gen = current_generation(self.index_dir)
@@ -415,7 +588,7 @@ class GenerationBackend:
             return Committed(None)
         try:
             m = read_manifest(gen)
-            if m.format_version != FORMAT_VERSION:
+            if m.format_version not in READS:
                 Index(gen, self.embedder)  # raises the format error
             if StoreConfig(m.embedder, m.dim, m.chunk_size, m.chunk_overlap) != config:
                 return Committed(None, read_documents(gen))
@@ -436,6 +609,8 @@ class GenerationBackend:
         return tmp
 
     def _write(self, tmp: Path, old: Index | None, changes: ChangeSet) -> Index:
+        if old is not None and self._delta_fits(old, changes):
+            return self._write_delta(tmp, old, changes)
         dim = self.embedder.dim
         drop = changes.drop if old is not None else set()
         # What survives from the old generation.
@@ -486,7 +661,7 @@ class GenerationBackend:
             kind = choose_kind(len(chunk_rows))
         new_ids = np.array([r.row for r in new_rows], dtype=np.int64)
         old_kind = IndexKind(old.manifest.index_kind) if old is not None else None
-        if old is not None and old_kind == kind:
+        if old is not None and old_kind == kind and len(old._layers) == 1:
             index = faiss.clone_index(old.faiss_index)
             dropped = np.array(
                 [c.row for c in old.chunks.values() if c.doc_id in drop], dtype=np.int64
@@ -520,54 +695,85 @@ class GenerationBackend:
             next_chunk_row=next_row,
         )
         final = self.index_dir / tmp.name.removeprefix(".tmp-")
+        pairs = {d: (doc, hashes[d]) for d, doc in docs.items()}
         committed = Index.from_parts(
-            final, manifest, docs, hashes, chunk_rows, sent_rows, index, sentence_matrix
+            final, manifest, pairs, chunk_rows, sent_rows, index, sentence_matrix
         )
         self._commit(tmp, committed)
         return committed
 
+    def _delta_fits(self, old: Index, changes: ChangeSet) -> bool:
+        """Whether this write goes as a delta on `old`, or as a full generation that compacts
+        the deltas: after `max_depth` of them, or when their rows (added, and dead in older
+        layers) pass a quarter of the live ones, so that reads stay fast and a full write's
+        cost is spread over the deltas before it."""
+        m = old.manifest
+        rows = m.delta_rows + sum(len(a.chunks) for a in changes.add)
+        rows += sum(old.chunks_of(d) for d in changes.drop)
+        return m.depth < self.max_depth and rows <= max(MIN_DELTA_ROWS, m.chunks // 4)
+
+    def _write_delta(self, tmp: Path, old: Index, changes: ChangeSet) -> Index:
+        """A delta on `old`: only the added documents' rows and vectors, and the ids dropped."""
+        m = old.manifest
+        dim = self.embedder.dim
+        next_row = m.next_chunk_row
+        first_sentence = len(old._sentences)
+        added: dict[str, tuple[Document, str]] = {}
+        chunk_rows: list[ChunkRow] = []
+        sent_rows: list[SentenceRow] = []
+        for add in changes.add:
+            added[add.doc.doc_id] = (add.doc, add.hash)
+            for c in add.chunks:
+                chunk_rows.append(
+                    ChunkRow(next_row, c.chunk_id, c.doc_id, c.start, c.end, c.text, c.tokens)
+                )
+                next_row += 1
+            for s in add.sentences:
+                row = first_sentence + len(sent_rows)
+                sent_rows.append(SentenceRow(row, s.doc_id, s.start, s.end, s.text, s.tokens))
+        chunk_vecs = np.vstack(
+            [np.zeros((0, dim), np.float32)] + [a.chunk_vectors for a in changes.add]
+        )
+        sent_vecs = np.vstack(
+            [np.zeros((0, dim), np.float32)] + [a.sentence_vectors for a in changes.add]
+        )
+        dropped = set(changes.drop) & old.documents.keys()
+        dead = sum(old.chunks_of(d) for d in dropped)
+        final = self.index_dir / tmp.name.removeprefix(".tmp-")
+        manifest = replace(
+            m,
+            format_version=DELTA_VERSION,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            next_chunk_row=next_row,
+            base=old.path.name,
+            depth=m.depth + 1,
+            delta_rows=m.delta_rows + len(chunk_rows) + dead,
+        )
+        new = old.changed(
+            final, manifest, added, dropped, chunk_rows, chunk_vecs, sent_rows, sent_vecs
+        )
+        new.manifest = replace(
+            manifest,
+            documents=len(new.documents),
+            chunks=len(new.chunks),
+            sentences=len(new._sentences) - len(new._dead_sentences),
+        )
+        _write_meta(tmp / "meta.sqlite", added, chunk_rows, sent_rows, dropped)
+        np.save(tmp / "chunks.npy", chunk_vecs.astype(np.float32))
+        np.save(tmp / "sentences.npy", sent_vecs.astype(np.float32))
+        self._publish(tmp, new)
+        return new
+
     def _commit(self, tmp: Path, gen: Index) -> None:
-        """Write `gen` into `tmp`, make it durable, and make it the live generation."""
-        name = gen.path.name
-        hashes = gen.hashes
-        con = sqlite3.connect(tmp / "meta.sqlite")
-        try:
-            con.executescript(
-                """
-                CREATE TABLE documents (doc_id TEXT PRIMARY KEY, text TEXT, title TEXT, url TEXT,
-                    published TEXT, author TEXT, source TEXT, hash TEXT);
-                CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT, doc_id TEXT,
-                    start INTEGER, end INTEGER, text TEXT, tokens TEXT);
-                CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
-                    end INTEGER, text TEXT, tokens TEXT);
-                """
-            )
-            con.executemany(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (d.doc_id, d.text, d.title, d.url, d.published, d.author, d.source, hashes[k])
-                    for k, d in gen.documents.items()
-                ],
-            )
-            con.executemany(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
-                [
-                    (c.row, c.chunk_id, c.doc_id, c.start, c.end, c.text, " ".join(c.tokens))
-                    for c in gen.chunks.values()
-                ],
-            )
-            con.executemany(
-                "INSERT INTO sentences VALUES (?,?,?,?,?,?)",
-                [
-                    (s.row, s.doc_id, s.start, s.end, s.text, " ".join(s.tokens))
-                    for s in gen.sentences
-                ],
-            )
-            con.commit()
-        finally:
-            con.close()
+        """Write the full generation `gen` into `tmp` and make it the live one."""
+        docs = {d: (doc, gen.hashes[d]) for d, doc in gen.documents.items()}
+        _write_meta(tmp / "meta.sqlite", docs, list(gen.chunks.values()), gen.sentences, None)
         faiss.write_index(gen.faiss_index, str(tmp / "chunks.faiss"))
-        np.save(tmp / "sentences.npy", gen._sentence_matrix.astype(np.float32))
+        np.save(tmp / "sentences.npy", gen._layers[0].sentence_matrix.astype(np.float32))
+        self._publish(tmp, gen)
+
+    def _publish(self, tmp: Path, gen: Index) -> None:
+        """Make `tmp` (written but for its manifest) durable, then the live generation."""
         (tmp / "manifest.json").write_text(json.dumps(asdict(gen.manifest), indent=2), "utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as handle:
@@ -576,12 +782,12 @@ class GenerationBackend:
         os.rename(tmp, gen.path)
         pointer = self.index_dir / f".{CURRENT}.tmp"
         with open(pointer, "w", encoding="utf-8") as handle:
-            handle.write(name + "\n")
+            handle.write(gen.path.name + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(pointer, self.index_dir / CURRENT)
         _fsync_dir(self.index_dir)
-        self._collect_garbage(keep=name)
+        self._collect_garbage(keep=set(chain(gen.path)))
 
     def _remove_leftovers(self) -> None:
         """Temporary folders of builds that crashed (only called under the writer lock)."""
@@ -589,13 +795,60 @@ class GenerationBackend:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
 
-    def _collect_garbage(self, keep: str) -> None:
-        """Old generations and leftovers of crashed builds; open readers keep their data in
-        memory, so deleting the files under them is safe."""
+    def _collect_garbage(self, keep: set[str]) -> None:
+        """Generations the live one is not made of, and leftovers of crashed builds; open
+        readers keep their data in memory, so deleting the files under them is safe."""
         for path in self.index_dir.iterdir():
             if (
                 path.is_dir()
-                and path.name != keep
+                and path.name not in keep
                 and (path.name.startswith("gen-") or path.name.startswith(".tmp-gen-"))
             ):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_meta(
+    path: Path,
+    docs: Mapping[str, tuple[Document, str]],
+    chunks: Sequence[ChunkRow],
+    sentences: Sequence[SentenceRow],
+    dropped: set[str] | None,
+) -> None:
+    """A generation's meta.sqlite: its documents, chunks and sentences (a delta's: the ones it
+    adds, and the ids it drops)."""
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(
+            """
+            CREATE TABLE documents (doc_id TEXT PRIMARY KEY, text TEXT, title TEXT, url TEXT,
+                published TEXT, author TEXT, source TEXT, hash TEXT);
+            CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT, doc_id TEXT,
+                start INTEGER, end INTEGER, text TEXT, tokens TEXT);
+            CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
+                end INTEGER, text TEXT, tokens TEXT);
+            """
+        )
+        con.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (d.doc_id, d.text, d.title, d.url, d.published, d.author, d.source, digest)
+                for d, digest in docs.values()
+            ],
+        )
+        con.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+            [
+                (c.row, c.chunk_id, c.doc_id, c.start, c.end, c.text, " ".join(c.tokens))
+                for c in chunks
+            ],
+        )
+        con.executemany(
+            "INSERT INTO sentences VALUES (?,?,?,?,?,?)",
+            [(s.row, s.doc_id, s.start, s.end, s.text, " ".join(s.tokens)) for s in sentences],
+        )
+        if dropped is not None:
+            con.execute("CREATE TABLE dropped (doc_id TEXT PRIMARY KEY)")
+            con.executemany("INSERT INTO dropped VALUES (?)", [(d,) for d in sorted(dropped)])
+        con.commit()
+    finally:
+        con.close()
