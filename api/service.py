@@ -26,7 +26,6 @@ from typing import IO
 
 from fastapi import HTTPException
 
-from rag import prefer_passive_openmp  # noqa: F401 - bench/http_load.py imports it from here
 from rag.config import Settings
 from rag.embed import configure_batching
 from rag.errors import RagError

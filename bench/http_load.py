@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
                 print(run.row(), flush=True)
 
-        from api.service import prefer_passive_openmp
+        from rag import prefer_passive_openmp
         from rag.config import Settings
         from rag.pipeline import Pipeline
 

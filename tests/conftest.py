@@ -59,7 +59,6 @@ INTEGRATION_MODULES = frozenset(
         "test_api_robustness",
         "test_cli",
         "test_embed",
-        "test_errors",
         "test_eval_squad_cli",
         "test_feedback",
         "test_reader",
