@@ -2,7 +2,7 @@
 
 Unit level: the deterministic `HashEmbedder`, milvus-lite embedded in the test process (a
 folder under tmp_path). Reads are checked against the FAISS + SQLite generations built from the
-same documents, BM25 against bm25s itself (`rag.store.bm25.Bm25Leg`).
+same documents, BM25 against bm25s itself.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import bm25s
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ from rag.indexing import Indexer  # noqa: E402
 from rag.ingest import load_sources  # noqa: E402
 from rag.lexical import tokenize  # noqa: E402
 from rag.store import GenerationBackend, StoreError  # noqa: E402
-from rag.store.bm25 import Bm25Leg  # noqa: E402
+from rag.store.bm25 import field_tokens  # noqa: E402
 from rag.store.milvus import MilvusBackend, MilvusStore  # noqa: E402
 from rag.types import Document  # noqa: E402
 
@@ -132,9 +133,35 @@ def _same_ranking(got: list[tuple[int, float]], want: list[tuple[int, float]]) -
     assert all(g[s] == rows for s, rows in w.items() if s != last)
 
 
-def _bm25s(store: MilvusStore) -> Bm25Leg:
-    chunks = [store.chunk(r) for r in sorted(_live_rows(store))]
-    return Bm25Leg(chunks, {d: store.documents[d] for d in store.documents})
+class _Bm25s:
+    """The reference: bm25s.BM25() (defaults) over the chunks' tokens, plus bm25s over each
+    document's fields weighted by `field_weight`, as retrieval scored before the store held BM25."""
+
+    def __init__(self, store: MilvusStore) -> None:
+        self.rows = _live_rows(store)
+        chunks = [store.chunk(r) for r in self.rows]
+        docs = sorted(store.documents)
+        self.chunks = bm25s.BM25()
+        self.chunks.index([list(c.tokens) or [""] for c in chunks], show_progress=False)
+        self.fields = bm25s.BM25()
+        fields = [field_tokens(store.documents[d]) or [""] for d in docs]
+        self.fields.index(fields, show_progress=False)
+        self.doc_of = np.array([docs.index(c.doc_id) for c in chunks])
+        self.n_docs = len(docs)
+
+    def lexical(
+        self, terms: dict[str, float], k: int, rows: list[int], field_weight: float
+    ) -> tuple[list[tuple[int, float]], np.ndarray]:
+        scores = np.zeros(len(self.rows), dtype=np.float32)
+        fields = np.zeros(self.n_docs, dtype=np.float32)
+        for tok, weight in terms.items():
+            if tok in self.chunks.vocab_dict:
+                scores += weight * self.chunks.get_scores([tok])
+            if tok in self.fields.vocab_dict:
+                fields += weight * self.fields.get_scores([tok])
+        every = scores + field_weight * fields[self.doc_of]
+        top = [(self.rows[i], float(every[i])) for i in np.argsort(-every)[:k] if every[i] > 0]
+        return top, every[[self.rows.index(r) for r in rows]]
 
 
 def _live_rows(store: MilvusStore) -> list[int]:
@@ -144,7 +171,7 @@ def _live_rows(store: MilvusStore) -> list[int]:
 
 def test_bm25_scores_equal_bm25s(built: tuple[MilvusStore, object]) -> None:
     m, _ = built
-    leg = _bm25s(m)
+    leg = _Bm25s(m)
     rows = list(range(0, m.stats.chunks, 3))
     for q in QUESTIONS:
         terms = {t: 1.0 for t in tokenize(q)} | {"ai": 0.4}
@@ -165,7 +192,7 @@ def test_bm25_stays_exact_after_writes(backend: MilvusBackend, tmp_path: Path) -
     ix.apply([*docs[3:], extra])
     store = ix.apply(deletes=[docs[0].doc_id]).store
     assert isinstance(store, MilvusStore)
-    leg = _bm25s(store)
+    leg = _Bm25s(store)
     rows = _live_rows(store)[:20]
     for q in QUESTIONS:
         terms = {t: 1.0 for t in tokenize(q)}
