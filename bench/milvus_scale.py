@@ -64,7 +64,7 @@ def exact(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 def timed(search: Any, queries: np.ndarray) -> tuple[np.ndarray, float, float]:
-    for q in queries[:10]:  # warm-up
+    for q in queries[: max(1, min(10, len(queries) // 10))]:  # warm-up
         search(q)
     found, wall = [], []
     for q in queries:
@@ -134,10 +134,12 @@ def run_milvus(n: int, queries: int) -> dict[str, Any]:
         if start % 100_000 == 0:
             print(f"  milvus insert {start}/{n} {time.perf_counter() - t:.0f}s", flush=True)
     inserted = time.perf_counter() - t
+    print(f"  milvus inserted {n} in {inserted:.0f}s; flushing", flush=True)
     client.flush("c")
     # Searchable and indexed: the first search waits for what flush left to build.
     client.search("c", data=[qs[0].tolist()], anns_field="vector", limit=K)
     ingest = time.perf_counter() - t
+    print(f"  milvus searchable after {ingest:.0f}s", flush=True)
 
     def search(q: np.ndarray) -> list[int]:
         hits = client.search(
@@ -267,8 +269,11 @@ def main() -> int:
                 else:
                     tail = (out.stderr or out.stdout)[-300:].replace("\n", " ")
                     results.append({"engine": engine, "n": n, "error": f"failed: {tail}"})
-            except subprocess.TimeoutExpired:
-                err = f"not done in {args.timeout:.0f} s"
+            except subprocess.TimeoutExpired as exc:
+                # Say how far it got: the last progress line of the killed run.
+                partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout
+                last = [ln for ln in (partial or "").splitlines() if ln.strip()][-1:]
+                err = f"not done in {args.timeout:.0f} s (last: {' '.join(last).strip()})"
                 results.append({"engine": engine, "n": n, "error": err})
             print(json.dumps(results[-1]), flush=True)
     print(table(results))
