@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,9 @@ def run_milvus(n: int, queries: int) -> dict[str, Any]:
         return [int(h["row"]) for h in hits] + [-1] * (K - len(hits))
 
     found, p50, p95 = timed(search, qs)
+    rss = rss_bytes()
+    client.close()
+    shutil.rmtree(folder, ignore_errors=True)
     return {
         "engine": "milvus-lite hnsw",
         "n": n,
@@ -162,8 +166,8 @@ def run_milvus(n: int, queries: int) -> dict[str, Any]:
         "p50_ms": p50,
         "p95_ms": p95,
         "recall@10": recall_at_k(found, truth),
-        "rss_mib": (rss_bytes() - base) / 2**20,
-        "rss_total_mib": rss_bytes() / 2**20,
+        "rss_mib": (rss - base) / 2**20,
+        "rss_total_mib": rss / 2**20,
     }
 
 
@@ -171,8 +175,6 @@ def run_seeds(store: str, queries: int) -> dict[str, Any]:
     """`Pipeline.ask` over the seeds' dev questions on one store: the whole query path (dense,
     lexical, sentences, answer), in process; vectors from the embedding cache in RAG_INDEX_DIR
     (copied from a FAISS build), so the build embeds nothing."""
-    import shutil
-
     from rag.config import Settings
     from rag.evaluate import load_gold
     from rag.pipeline import Pipeline
