@@ -1,4 +1,4 @@
-"""Retrieve: hybrid search over the chunks, dense (FAISS) + BM25 over jieba tokens, fused by score.
+"""Retrieve: hybrid search over the chunks, dense + BM25 (the store's two legs), fused by score.
 
 Entry point: `Retriever(store, settings).run(query) -> list[Passage]`, where `query` is a `Query`
 (the question, its embedding, and its weighted lexical terms from `make_query`).
