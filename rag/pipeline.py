@@ -106,7 +106,8 @@ class Pipeline:
     def _open(self) -> Store:
         """The committed state, if its vectors are this embedder's (every engine: vectors of two
         embedders are not comparable, and a query would match nothing it should)."""
-        store = self.backend.open()
+        live = self._live
+        store = self.backend.open(reuse=live.index if live is not None else None)
         c = store.config
         if (c.embedder, c.dim) != (self.embedder.name, self.embedder.dim):
             raise StoreError(

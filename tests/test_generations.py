@@ -165,3 +165,26 @@ def test_dead_rows_never_come_back(tmp_path: Path, kind: str) -> None:
         assert not {r for r, _ in store.search(v, 100)} & old_rows
     top, _ = store.lexical({t: 1.0 for t in ("数据中心", "墨西哥", "机器人", "工厂")}, 100, [], 0.5)
     assert not {r for r, _ in top} & old_rows
+
+
+def test_a_follower_reads_only_the_delta_and_holds_what_a_fresh_open_holds(
+    tmp_path: Path,
+) -> None:
+    """Another process (a second worker) follows a write by applying the delta to the state it
+    has open, not by reading the corpus again."""
+    rng = random.Random(4)
+    indexer = _indexer(tmp_path)
+    indexer.apply([_doc(i, rng) for i in range(10)], replace_all=True)
+    backend = GenerationBackend(tmp_path, EMBEDDER)
+    follower = backend.open()
+    for write in ([_doc(50, rng)], ["doc002"]):  # another writer, through the folder
+        if isinstance(write[0], Document):
+            indexer.apply(write)  # type: ignore[arg-type]
+        else:
+            indexer.apply(deletes=write)  # type: ignore[arg-type]
+        nxt = backend.open(reuse=follower)
+        assert nxt.faiss_index is follower.faiss_index, "the open state was reused, not re-read"
+        fresh = open_index(tmp_path, EMBEDDER)
+        assert nxt.version == fresh.version
+        _same(nxt, fresh)
+        follower = nxt

@@ -203,8 +203,9 @@ class StoreBackend(Protocol):
         """The version of the committed state (cheap: servers poll it), None when empty."""
         ...
 
-    def open(self) -> Store:
-        """The committed state; a StoreError that says how to build one when there is none."""
+    def open(self, reuse: Store | None = None) -> Store:
+        """The committed state; a StoreError that says how to build one when there is none.
+        `reuse`, a state this process has open, may spare reading what it already holds."""
         ...
 
     def transaction(

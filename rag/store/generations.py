@@ -178,37 +178,47 @@ class Index:
                 f"this run uses {embedder.name} (dim {embedder.dim}): {rebuild}, or set "
                 f"RAG_EMBEDDER={m.embedder}"
             )
-        chunks, sentences = _read_rows(path)
-        docs = read_documents(path) if not m.base else {}
         if m.base:
-            base = Index(path.parent / m.base, embedder)
-            con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
-            try:
-                dropped = {d for (d,) in con.execute("SELECT doc_id FROM dropped")}
-                added = {
-                    r[0]: (Document(*r[:7]), r[7])
-                    for r in con.execute(
-                        "SELECT doc_id, text, title, url, published, author, source, hash "
-                        "FROM documents"
-                    )
-                }
-            finally:
-                con.close()
-            delta = base.changed(
-                path,
-                m,
-                added,
-                dropped,
-                chunks,
-                np.load(path / "chunks.npy"),
-                sentences,
-                np.load(path / "sentences.npy"),
-            )
-            self.__dict__.update(delta.__dict__)
+            self.__dict__.update(Index(path.parent / m.base, embedder).with_delta(path).__dict__)
             return
+        chunks, sentences = _read_rows(path)
         faiss_index = faiss.read_index(str(path / "chunks.faiss"))
         self._init_full(
-            path, m, docs, chunks, sentences, faiss_index, np.load(path / "sentences.npy")
+            path,
+            m,
+            read_documents(path),
+            chunks,
+            sentences,
+            faiss_index,
+            np.load(path / "sentences.npy"),
+        )
+
+    def with_delta(self, path: Path) -> Index:
+        """The delta generation at `path`, whose base this is, applied on it."""
+        m = read_manifest(path)
+        assert m.base == self.path.name, f"{path.name} is a delta on {m.base}, not on this"
+        chunks, sentences = _read_rows(path)
+        con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
+        try:
+            dropped = {d for (d,) in con.execute("SELECT doc_id FROM dropped")}
+            added = {
+                r[0]: (Document(*r[:7]), r[7])
+                for r in con.execute(
+                    "SELECT doc_id, text, title, url, published, author, source, hash "
+                    "FROM documents"
+                )
+            }
+        finally:
+            con.close()
+        return self.changed(
+            path,
+            m,
+            added,
+            dropped,
+            chunks,
+            np.load(path / "chunks.npy"),
+            sentences,
+            np.load(path / "sentences.npy"),
         )
 
     @classmethod
@@ -564,7 +574,15 @@ class GenerationBackend:
         gen = current_generation(self.index_dir)
         return gen.name if gen is not None else None
 
-    def open(self) -> Index:
+    def open(self, reuse: Store | None = None) -> Index:
+        """The committed generation; when it is a delta on `reuse` (what this process has
+        open), only the delta is read: a server following another process's writes pays for
+        what they changed, not for the corpus."""
+        gen = current_generation(self.index_dir)
+        if isinstance(reuse, Index) and gen is not None:
+            with contextlib.suppress(StoreError):
+                if read_manifest(gen).base == reuse.version:
+                    return reuse.with_delta(gen)
         return open_index(self.index_dir, self.embedder)
 
     def clean(self) -> list[str]:

@@ -732,7 +732,7 @@ class MilvusBackend:
         p = self._read_pointer()
         return p.name if p is not None else None
 
-    def open(self) -> MilvusStore:
+    def open(self, reuse: Store | None = None) -> MilvusStore:  # noqa: ARG002 - nothing to reuse: reads go to Milvus
         p = self._read_pointer()
         if p is None:
             raise StoreError(
