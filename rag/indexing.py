@@ -170,7 +170,12 @@ class Indexer:
         return out, embedded
 
 
-def open_indexer(settings: Settings, embedder: Embedder) -> Indexer:
-    """The writer of the store `settings` names, with the embedding cache beside the index."""
+def open_indexer(
+    settings: Settings, embedder: Embedder, backend: StoreBackend | None = None
+) -> Indexer:
+    """The writer of the store `settings` names (or of `backend`, one the caller has open: a
+    Milvus backend holds a client and caches worth keeping), with the embedding cache beside
+    the index."""
     cache = EmbeddingCache(settings.index_dir / CACHE_FILE)
-    return Indexer(open_backend(settings, embedder), embedder, cache, settings.chunk)
+    backend = backend or open_backend(settings, embedder)
+    return Indexer(backend, embedder, cache, settings.chunk)

@@ -236,7 +236,7 @@ class Pipeline:
 
     # -- writing -------------------------------------------------------------------------------
     def _writer(self) -> Indexer:
-        return open_indexer(self.settings, self.embedder)
+        return open_indexer(self.settings, self.embedder, self.backend)
 
     def build(
         self, sources: list[Path], progress: bool = False
