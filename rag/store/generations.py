@@ -93,22 +93,34 @@ def read_manifest(path: Path) -> Manifest:
         ) from exc
 
 
-def read_documents(path: Path) -> dict[str, tuple[Document, str]]:
-    """The documents of a generation (a delta's replayed on its base) with their content
-    hashes; no vectors needed."""
-    manifest = read_manifest(path)
-    docs = read_documents(path.parent / manifest.base) if manifest.base else {}
+def _own_documents(path: Path) -> tuple[dict[str, tuple[Document, str]], set[str]]:
+    """What one generation folder itself holds: its documents with their content hashes, and
+    (a delta's) the ids it drops."""
     con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
     try:
-        if manifest.base:
-            for (doc_id,) in con.execute("SELECT doc_id FROM dropped"):
-                docs.pop(doc_id, None)
+        tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        dropped = (
+            {d for (d,) in con.execute("SELECT doc_id FROM dropped")}
+            if "dropped" in tables
+            else set()
+        )
         rows = con.execute(
             "SELECT doc_id, text, title, url, published, author, source, hash FROM documents"
         ).fetchall()
     finally:
         con.close()
-    docs.update({row[0]: (Document(*row[:7]), row[7]) for row in rows})
+    return {row[0]: (Document(*row[:7]), row[7]) for row in rows}, dropped
+
+
+def read_documents(path: Path) -> dict[str, tuple[Document, str]]:
+    """The documents of a generation (a delta's replayed on its base) with their content
+    hashes; no vectors needed."""
+    manifest = read_manifest(path)
+    docs = read_documents(path.parent / manifest.base) if manifest.base else {}
+    added, dropped = _own_documents(path)
+    for doc_id in dropped:
+        docs.pop(doc_id, None)
+    docs.update(added)
     return docs
 
 
@@ -198,18 +210,7 @@ class Index:
         m = read_manifest(path)
         assert m.base == self.path.name, f"{path.name} is a delta on {m.base}, not on this"
         chunks, sentences = _read_rows(path)
-        con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
-        try:
-            dropped = {d for (d,) in con.execute("SELECT doc_id FROM dropped")}
-            added = {
-                r[0]: (Document(*r[:7]), r[7])
-                for r in con.execute(
-                    "SELECT doc_id, text, title, url, published, author, source, hash "
-                    "FROM documents"
-                )
-            }
-        finally:
-            con.close()
+        added, dropped = _own_documents(path)
         return self.changed(
             path,
             m,
