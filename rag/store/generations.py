@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import sqlite3
-import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -43,6 +42,7 @@ from rag.store.base import (
     StoreConfig,
     StoreError,
     StoreStats,
+    split_tokens,
 )
 from rag.store.bm25 import Bm25Leg
 from rag.types import Document
@@ -74,12 +74,6 @@ class Manifest:
     base: str | None = None
     depth: int = 0
     delta_rows: int = 0
-
-
-def _split_tokens(joined: str | None) -> tuple[str, ...]:
-    # Interned: a corpus repeats a small vocabulary millions of times, and separate string
-    # objects made token lists over half the memory of a 100k-passage index (bench/memory.py).
-    return tuple(sys.intern(t) for t in joined.split(" ")) if joined else ()
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -138,13 +132,13 @@ def _read_rows(path: Path) -> tuple[list[ChunkRow], list[SentenceRow]]:
     con = sqlite3.connect(f"file:{path / 'meta.sqlite'}?mode=ro", uri=True)
     try:
         chunks = [
-            ChunkRow(row, cid, doc_id, start, end, text, _split_tokens(tokens))
+            ChunkRow(row, cid, doc_id, start, end, text, split_tokens(tokens))
             for row, cid, doc_id, start, end, text, tokens in con.execute(
                 "SELECT row, chunk_id, doc_id, start, end, text, tokens FROM chunks ORDER BY row"
             )
         ]
         sentences = [
-            SentenceRow(row, doc_id, start, end, text, _split_tokens(tokens))
+            SentenceRow(row, doc_id, start, end, text, split_tokens(tokens))
             for row, doc_id, start, end, text, tokens in con.execute(
                 "SELECT row, doc_id, start, end, text, tokens FROM sentences ORDER BY row"
             )

@@ -66,6 +66,7 @@ from rag.store.base import (
     StoreConfig,
     StoreError,
     StoreStats,
+    split_tokens,
 )
 from rag.store.bm25 import field_tokens
 from rag.types import Document
@@ -143,10 +144,6 @@ def _sparse(
 def _term_key(kind: str, version: int, token: str) -> str:
     digest = hashlib.blake2b(token.encode("utf-8"), digest_size=16).hexdigest()
     return f"{kind}{version}:{digest}"
-
-
-def _split_tokens(joined: str) -> tuple[str, ...]:
-    return tuple(joined.split(" ")) if joined else ()
 
 
 def _quote(value: str) -> str:
@@ -511,10 +508,10 @@ class MilvusStore:
                         int(rec["start"]),
                         int(rec["end"]),
                         rec["text"],
-                        _split_tokens(rec["tokens"]),
+                        split_tokens(rec["tokens"]),
                     ),
                     np.asarray(rec["vector"], dtype=np.float32),
-                    _split_tokens(rec["fields"]),
+                    split_tokens(rec["fields"]),
                     (int(rec["sent_lo"]), int(rec["sent_hi"])),
                 )
                 got[c.row.row] = c
@@ -545,7 +542,7 @@ class MilvusStore:
                         int(rec["start"]),
                         int(rec["end"]),
                         rec["text"],
-                        _split_tokens(rec["tokens"]),
+                        split_tokens(rec["tokens"]),
                     ),
                     np.asarray(rec["vector"], dtype=np.float32),
                     int(rec["seq"]),
@@ -1093,7 +1090,7 @@ class MilvusBackend:
                     }
                 )
         for g in gone_chunks:
-            toks = _split_tokens(g["tokens"])
+            toks = split_tokens(g["tokens"])
             tokens_delta -= _length(toks)
             for t in set(toks):
                 dc[t] = dc.get(t, 0) - 1
