@@ -14,10 +14,19 @@ take every span close to the best, across passages and documents, deduplicated, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from rag.answer import AnswerResult, AnswerType, lacks_typed_span, load_fitted, logistic
+from rag.answer import (
+    AnswerResult,
+    AnswerType,
+    SpanKind,
+    find_spans,
+    has_typed_span,
+    lacks_typed_span,
+    load_fitted,
+    logistic,
+)
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
@@ -46,16 +55,24 @@ class ReaderSettings:
     rank_penalty: float = 0.0
     list_gap: float = 2.0  # how far below the best span (in logits) a list item may score
     list_max: int = 5
+    complete_quantities: bool = True  # see `_completed`
+    # A span of the asked-for kind (a date for "when", a person for "who": `TYPE_SPANS`) wins
+    # over a better-scoring span of another kind when it scores within this many logits.
+    typed_gap: float = 0.0
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
         if not path.is_file():
             return cls()
         data = load_fitted(path, FEATURES, "eval/fit_reader_confidence.py")
+        # Settings tuned on dev data (eval/tune_reader.py) ship beside the weights fitted with
+        # them: the confidence was fitted on the spans these settings pick.
+        tuned = data.get("tuned", {})
+        unknown = set(tuned) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown reader settings {sorted(unknown)}")
         return cls(
-            weights=tuple(data["weights"]),
-            abstain_below=float(data["abstain_below"]),
-            rank_penalty=float(data.get("rank_penalty", 0.0)),
+            weights=tuple(data["weights"]), abstain_below=float(data["abstain_below"]), **tuned
         )
 
 
@@ -93,6 +110,30 @@ def _trimmed(doc_text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+# Dates and quantities, the longer first where two overlap the same digits.
+_QUANTITIES = (SpanKind.DATE, SpanKind.MONEY, SpanKind.PERCENT, SpanKind.COUNT)
+_REACH = 12  # characters either side of a span searched for the rest of its quantity
+
+
+def _completed(doc_text: str, start: int, end: int) -> tuple[int, int]:
+    """The span grown to the whole date or quantity it cuts short: the reader often stops at
+    the digits ("372" of "372 轮", "11万亿" of "11万亿日元", "4个月" of "不到4个月"), and a
+    number without its unit or qualifier is a different answer. The quantity is the one the
+    answer patterns of `rag.answer.spans` find over the span's last digit."""
+    digits = [i for i in range(start, end) if doc_text[i].isdigit()]
+    if not digits:
+        return start, end
+    lo, hi = max(0, start - _REACH), min(len(doc_text), end + _REACH)
+    window = doc_text[lo:hi]
+    for kind in _QUANTITIES:
+        for s in find_spans(window, kind):
+            a, b = lo + s.start, lo + s.end
+            whole = (a > lo or lo == 0) and (b < hi or hi == len(doc_text))  # not cut by the window
+            if whole and a <= digits[-1] < b and (a < start or b > end):
+                return min(a, start), max(b, end)
+    return start, end
+
+
 def _citation(n: int, index: Store, p: Passage, start: int, end: int) -> Citation:
     """The sentences of `p`'s chunk that hold document characters [start, end)."""
     sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
@@ -120,15 +161,24 @@ def read_answer(
         text = index.documents[p.doc_id].text
         for s in r.spans:
             a, b = _trimmed(text, p.start + s.start, p.start + s.end)
+            if settings.complete_quantities:
+                a, b = _completed(text, a, b)
             if b > a:
                 score = s.score - settings.rank_penalty * place
                 found.append(_Found(i, a, b, score, s.score - r.null, text[a:b]))
     if not found:
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
     found.sort(key=lambda f: -f.score)
+    qtype = AnswerType(rules.answer_type)
+    if settings.typed_gap > 0:
+        near = [f for f in found if f.score >= found[0].score - settings.typed_gap]
+        typed = next((f for f in near if has_typed_span(f.text, qtype)), None)
+        if typed is not None:
+            found.remove(typed)
+            found.insert(0, typed)
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
-    untyped = lacks_typed_span(best.text, AnswerType(rules.answer_type))
+    untyped = lacks_typed_span(best.text, qtype)
     evidence = ReaderEvidence(
         ev.dense, ev.lexical, ev.untyped, best.margin, best.score, best.passage, float(untyped)
     )
