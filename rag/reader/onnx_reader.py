@@ -100,6 +100,14 @@ class SpanReader:
         return out
 
     def logits(self, feats: list[Feature]) -> list[np.ndarray]:
+        """Start/end logits per token of each window, one window a run: the int8 graph
+        quantises its activations with one scale per run, so windows run together would change
+        each other's scores, and padding to the longest costs more than fewer runs save
+        (bench/reader_batching.py)."""
+        return [self.run([f])[0] for f in feats]
+
+    def run(self, feats: list[Feature]) -> list[np.ndarray]:
+        """One ONNX run over the windows, padded to the longest."""
         if not feats:
             return []
         n = max(len(f.ids) for f in feats)
