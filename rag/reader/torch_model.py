@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rag.reader.e5file import E5File
+from rag.e5 import E5File
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
