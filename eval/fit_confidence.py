@@ -3,17 +3,17 @@
     .venv/bin/python eval/fit_confidence.py [--xquad DIR] [--per-lang 250]
 
 The model is a logistic regression over the `evidence` that `/ask` reports (best sentence cosine,
-log(1 + top passage BM25), "wants a date or number the best sentence lacks"), each feature also
-crossed with the question's language. Positives are the unanswerable questions of the seeds' dev
-split; negatives are its answerable ones plus questions of XQuAD's first 24 articles (weighted 0.2,
-all answerable; the other 24 articles stay held out). Features are standardised, the L2 penalty is
-sklearn's C=1, classes are balanced. A confidence of 0.5 is then put at the fit's probability
-cut with the most dev abstention recall whose false abstention stays at most 0.02 (the highest
-such cut, which abstains least on XQuAD). The script prints a table of every cut on the dev data
-and writes the weights, with the feature names (`rag.answer.confidence.FEATURES`, the fields of
-`Evidence`, checked when the file is read), to rag/answer/data/confidence.json. Only dev data is
-read: the seeds' test split and XQuAD's articles 25-48 are for reporting.
-"""
+log(1 + the best BM25 of the retrieved passages), "wants a date or number the best sentence
+lacks"), each feature also crossed with the question's language. Positives are the unanswerable
+questions of the seeds' dev split; negatives are its answerable ones plus questions of XQuAD's
+first 24 articles (weighted 0.2, all answerable; the other 24 articles stay held out). Features are
+standardised, the L2 penalty is sklearn's C=1, classes are balanced. A confidence of 0.5 is then
+put at the fit's probability cut with the most dev abstention recall whose false abstention stays
+at most 0.02 (the highest such cut, which abstains least on XQuAD). The script prints a table of
+every cut on the dev data and writes the weights, with the feature names
+(`rag.answer.confidence.FEATURES`, the fields of `Evidence`, checked when the file is read), to
+rag/answer/data/confidence.json. Only dev data is read: the seeds' test split and XQuAD's articles
+25-48 are for reporting."""
 
 from __future__ import annotations
 

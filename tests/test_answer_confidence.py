@@ -40,9 +40,9 @@ def test_the_confidence_is_a_logistic_of_the_weighted_features_and_a_bias(
 @pytest.mark.parametrize(
     ("ev", "lang", "value"),
     [
-        (Evidence(0.9, 3.0, 0.0), "zh", _sigmoid(3.538 * 0.9 + 2.766 * 3.0 - 7.118)),
-        (Evidence(0.9, 3.0, 1.0), "zh", _sigmoid(3.538 * 0.9 + 2.766 * 3.0 - 4.687 - 7.118)),
-        (Evidence(0.8, 1.0, 0.0), "en", _sigmoid(5.318 * 0.8 + 2.602 * 1.0 - 5.508)),
+        (Evidence(0.9, 3.0, 0.0), "zh", _sigmoid(-5.283 * 0.9 + 3.378 * 3.0 + 0.137)),
+        (Evidence(0.9, 3.0, 1.0), "zh", _sigmoid(-5.283 * 0.9 + 3.378 * 3.0 - 6.077 + 0.137)),
+        (Evidence(0.8, 1.0, 0.0), "en", _sigmoid(-4.624 * 0.8 + 3.85 * 1.0 + 0.698)),
     ],
 )
 def test_the_shipped_weights_give_the_confidence_of_each_language(
@@ -57,8 +57,8 @@ def test_the_fitted_parameters_are_the_data_files_over_the_fields_of_evidence() 
     data = json.loads(CONFIDENCE_FILE.read_text(encoding="utf-8"))
     assert tuple(data["features"]) == FEATURES == tuple(f.name for f in fields(Evidence))
     assert fitted_weights() == {
-        "zh": (3.538, 2.766, -4.687, -7.118),
-        "en": (5.318, 2.602, -4.202, -5.508),
+        "zh": (-5.283, 3.378, -6.077, 0.137),
+        "en": (-4.624, 3.85, -4.44, 0.698),
     }
     assert AnswerSettings().confidence_zh == fitted_weights()["zh"]
 
@@ -83,8 +83,11 @@ def test_the_readers_fitted_file_is_read_by_the_same_helper() -> None:
         ("办公室即将开业。", AnswerType.OTHER, None, Evidence(0.8, 0.0, 0.0)),  # no BM25 leg
     ],
 )
-def test_evidence_is_the_cosine_the_top_passages_bm25_and_a_missing_number(
+def test_evidence_is_the_cosine_the_best_bm25_and_a_missing_number(
     sentence: str, qtype: AnswerType, top_lexical: float | None, expected: Evidence
 ) -> None:
     top = Passage("d", "d#0", sentence, 0, len(sentence), 1.0, dense=0.8, lexical=top_lexical)
     assert evidence(0.8, sentence, [top], qtype) == expected
+    # A first passage found by the dense leg alone does not hide the words the next one holds.
+    dense_only = Passage("e", "e#0", "别的段落。", 0, 5, 1.2, dense=0.9, lexical=None)
+    assert evidence(0.8, sentence, [dense_only, top], qtype) == expected

@@ -69,6 +69,21 @@ def enumerations(text: str) -> list[list[SpanCand]]:
         lo, hi = sorted((first, k - step))
         return lo, hi
 
+    def is_name(j: int) -> bool:
+        return words[j][3].startswith(_NAME_TAGS)
+
+    def alike(bounds: list[tuple[int, int]]) -> tuple[int, int]:
+        """The last item cut to its leading names when every other item is names only: in
+        "韩国、泰国和墨西哥建设数据中心" the words after the last name are the sentence going on
+        (jieba tags 建设 a verbal noun, which an item may hold), not part of the item."""
+        a, b = bounds[-1]
+        if not all(is_name(j) for lo, hi in bounds[:-1] for j in range(lo, hi + 1)):
+            return a, b
+        end = a
+        while end <= b and is_name(end):
+            end += 1
+        return (a, end - 1) if end > a else (a, b)
+
     runs: list[list[SpanCand]] = []
     k = 0
     while k < len(words):
@@ -91,6 +106,7 @@ def enumerations(text: str) -> list[list[SpanCand]]:
         named = all(
             any(words[j][3].startswith(_NAME_TAGS) for j in range(a, b + 1)) for a, b in bounds
         )
+        bounds[-1] = alike(bounds)
         if len(bounds) >= 3 or (len(bounds) == 2 and (words[bounds[0][1] + 1][2] == "、" or named)):
             runs.append(
                 [

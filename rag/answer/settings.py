@@ -15,10 +15,10 @@ class AnswerSettings:
     # question language, fitted by eval/fit_confidence.py on the seeds' dev split (unanswerable
     # against answerable) with XQuAD's first 24 articles as more answerable questions; 0.5 sits
     # at the fit's cut with the most dev abstention recall at false abstention <= 0.02. Weights:
-    # (best sentence cosine, log(1 + top passage BM25), wants a date or number the best sentence
-    # lacks, bias), written by the fit to rag/answer/data/confidence.json. Near misses ("when
-    # will the New Zealand data centre open?") find a sentence nearly as similar as real answers
-    # do, so the cosine weighs less than the other two.
+    # (best sentence cosine, log(1 + the best BM25 retrieved), wants a date or number the best
+    # sentence lacks, bias), written by the fit to rag/answer/data/confidence.json. Near misses
+    # ("when will the New Zealand data centre open?") find a sentence nearly as similar as real
+    # answers do, so the cosine does not help: given the BM25, its fitted weight is negative.
     abstain_below: float = 0.5
     confidence_zh: tuple[float, ...] = field(default_factory=lambda: fitted_weights()["zh"])
     confidence_en: tuple[float, ...] = field(default_factory=lambda: fitted_weights()["en"])
