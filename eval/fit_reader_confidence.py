@@ -10,7 +10,8 @@ dev questions without answers, and the same XQuAD dev questions asked over the s
 not speak of them (out of corpus). Features are standardised (eval/fit_confidence.py's
 `fit_logistic`), classes balanced. The cut kept is the one with the most abstention on the
 unanswerable seeds questions whose false abstention on the seeds' answerable dev questions stays
-at most 0.02; it is written as confidence 0.5. The seeds' test split and XQuAD's articles 25-48
+at most `--max-false` (0.025: the issue asks for 0.03 on held-out data, this leaves a margin);
+it is written as confidence 0.5. The seeds' test split and XQuAD's articles 25-48
 are never read. The reader runs with the settings tuned on dev data (eval/tune_reader.py) that
 the file already holds under "tuned"; they are kept in the new file.
 """
@@ -55,6 +56,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--xquad", type=Path, default=ROOT.parent / "shared" / "benchmarks" / "xquad")
     ap.add_argument("--per-lang", type=int, default=200)
+    ap.add_argument("--max-false", type=float, default=0.025, help="dev false abstention allowed")
     args = ap.parse_args()
     # The shipped tuned settings (rank penalty, ...) pick the spans whose features are fitted.
     never = replace(ReaderSettings.fitted(), abstain_below=0.0)
@@ -104,7 +106,7 @@ def main() -> int:
             f"{cut:.2f}  {recall:.2f} / {false:.3f}{'':28s}{ab[what == 'xquad'].mean():.3f}"
             f"{'':12s}{ab[what == 'xquad-off'].mean():.3f}"
         )
-        if false <= 0.02 and recall >= best:
+        if false <= args.max_false and recall >= best:
             chosen, best = float(cut), recall
     print(f"cut: {chosen:.2f}")
     shift = -math.log(chosen / (1 - chosen))

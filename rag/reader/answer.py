@@ -24,6 +24,7 @@ from rag.answer import (
     find_spans,
     has_typed_span,
     lacks_typed_span,
+    list_items,
     load_fitted,
     logistic,
 )
@@ -55,6 +56,9 @@ class ReaderSettings:
     rank_penalty: float = 0.0
     list_gap: float = 2.0  # how far below the best span (in logits) a list item may score
     list_max: int = 5
+    # A list question whose best span sits in a sentence that enumerates ("A、B和C") is answered
+    # with that enumeration's items: the reader finds where the answer is, but picks one item.
+    list_enumeration: bool = True
     complete_quantities: bool = True  # see `_completed`
     # A span of the asked-for kind (a date for "when", a person for "who": `TYPE_SPANS`) wins
     # over a better-scoring span of another kind when it scores within this many logits.
@@ -192,6 +196,18 @@ def read_answer(
             "", True, confidence, rules.answer_type, evidence=evidence, ranking=ranking
         )
     picked = [best]
+    if rules.answer_type == AnswerType.LIST.value and settings.list_enumeration:
+        p = passages[best.passage]
+        sents = [
+            x for x in index.chunk_sentences(p.row) if x.start <= best.start and best.end <= x.end
+        ]
+        items = list_items(sents[0].text, query) if sents else []
+        if items:
+            cited = Citation.of(1, index.documents[p.doc_id], sents[0].start, sents[0].end)
+            answer = f"{'、'.join(dict.fromkeys(items))} [1]"
+            return AnswerResult(
+                answer, False, confidence, rules.answer_type, [cited], evidence, ranking
+            )
     if rules.answer_type == AnswerType.LIST.value:
         for f in found[1:]:
             if len(picked) >= settings.list_max or f.score < best.score - settings.list_gap:
