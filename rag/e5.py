@@ -17,6 +17,7 @@ nibbles (byte j holds weight j in its low and weight j+16 in its high nibble), v
 from __future__ import annotations
 
 import hashlib
+import mmap
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ class Tokenizer:
 class E5File:
     sizes: Sizes
     tokenizer: Tokenizer
-    _data: bytes = field(repr=False)
+    _data: bytes | mmap.mmap = field(repr=False)
     _dir: dict[str, tuple[int, int, int]] = field(repr=False)  # name -> (dtype, n, offset)
 
     def names(self) -> list[str]:
@@ -161,7 +162,10 @@ def _bundled() -> Path:
 
 @cache
 def load_e5(path: Path | None = None) -> E5File:
-    data = Path(path or _bundled()).read_bytes()
+    # Mapped, not read: a process touches only the rows it looks up (the reader and the question
+    # encoder read the embedding table and nothing else): 72 MB of file, ~50 MB less resident.
+    with open(path or _bundled(), "rb") as f:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     if data[:4] != b"E5S1":
         raise ValueError(f"{path}: not an e5 model file (bad magic)")
     pos = 8
