@@ -25,7 +25,6 @@ from rag.answer.spans import (
     SpanKind,
     best_span,
     find_spans,
-    has_typed_span,
     lacks_typed_span,
 )
 from rag.types import Evidence
@@ -50,7 +49,6 @@ __all__ = [
     "evidence",
     "extract_answer",
     "find_spans",
-    "has_typed_span",
     "lacks_typed_span",
     "list_answer",
     "list_items",

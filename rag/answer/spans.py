@@ -76,13 +76,6 @@ def find_spans(text: str, kind: SpanKind | str) -> list[SpanCand]:
     return extract(text)
 
 
-def has_typed_span(text: str, qtype: AnswerType) -> bool:
-    """The text holds a span of a kind that answers the question type (any text does for a
-    type without kinds)."""
-    kinds = TYPE_SPANS.get(qtype)
-    return kinds is None or any(find_spans(text, k) for k in kinds)
-
-
 def lacks_typed_span(text: str, qtype: AnswerType) -> bool:
     """A date or number question whose text holds no span of the type's first kind (a price is
     not answered by a count of seconds): a near miss, for the confidence."""

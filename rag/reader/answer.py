@@ -22,7 +22,6 @@ from rag.answer import (
     AnswerType,
     SpanKind,
     find_spans,
-    has_typed_span,
     lacks_typed_span,
     list_items,
     load_fitted,
@@ -60,9 +59,6 @@ class ReaderSettings:
     # with that enumeration's items: the reader finds where the answer is, but picks one item.
     list_enumeration: bool = True
     complete_quantities: bool = True  # see `_completed`
-    # A span of the asked-for kind (a date for "when", a person for "who": `TYPE_SPANS`) wins
-    # over a better-scoring span of another kind when it scores within this many logits.
-    typed_gap: float = 0.0
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -174,12 +170,6 @@ def read_answer(
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
     found.sort(key=lambda f: -f.score)
     qtype = AnswerType(rules.answer_type)
-    if settings.typed_gap > 0:
-        near = [f for f in found if f.score >= found[0].score - settings.typed_gap]
-        typed = next((f for f in near if has_typed_span(f.text, qtype)), None)
-        if typed is not None:
-            found.remove(typed)
-            found.insert(0, typed)
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
     untyped = lacks_typed_span(best.text, qtype)
