@@ -12,46 +12,22 @@ same file.
 
 from __future__ import annotations
 
-import hashlib
 import sys
-import tempfile
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_reader import export_int8  # noqa: E402
 
 from rag.e5 import QUERY_ENCODER, load_e5  # noqa: E402
 from rag.reader.torch_model import E5Encoder  # noqa: E402
 
 
 def main() -> int:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     e5 = load_e5()
     encoder = E5Encoder.from_e5(e5).eval()
-    x, m = torch.randn(1, 16, e5.sizes.hidden), torch.ones(1, 16)
-    axes = {0: "batch", 1: "tokens"}
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = Path(tmp) / "e5-fp32.onnx"
-        torch.onnx.export(
-            encoder,
-            (x, m),
-            fp32,
-            input_names=["embeds", "mask"],
-            output_names=["hidden"],
-            dynamic_axes={"embeds": axes, "mask": axes, "hidden": axes},
-            opset_version=17,
-            dynamo=False,
-        )
-        QUERY_ENCODER.parent.mkdir(parents=True, exist_ok=True)
-        quantize_dynamic(fp32, QUERY_ENCODER, weight_type=QuantType.QInt8, per_channel=True)
-    digest = hashlib.sha256(QUERY_ENCODER.read_bytes()).hexdigest()
-    QUERY_ENCODER.with_name(QUERY_ENCODER.name + ".sha256").write_text(
-        f"{digest}  {QUERY_ENCODER.name}\n"
-    )
-    size = QUERY_ENCODER.stat().st_size / 1e6
-    print(f"wrote {QUERY_ENCODER} ({size:.1f} MB, sha256 {digest[:16]}...)")
+    export_int8(encoder, e5.sizes.hidden, QUERY_ENCODER, "hidden", per_channel=True)
     return 0
 
 

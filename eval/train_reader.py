@@ -396,34 +396,46 @@ def held_out_eval(model, held, tok, table, max_len):  # type: ignore[no-untyped-
     return float(np.mean(ems)), float(np.mean(f1s)), noans / max(1, len(held))
 
 
-def export(args) -> None:  # type: ignore[no-untyped-def]
+def export_int8(
+    model: torch.nn.Module, hidden: int, dest: Path, output: str, per_channel: bool = False
+) -> str:
+    """`model` (word-embedding rows of width `hidden` and a mask in, one tensor out) as an int8
+    ONNX graph at `dest` (dynamic quantisation), with its `.sha256` beside it; returns the
+    digest."""
+    import tempfile
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    x, m = torch.randn(2, 40, hidden), torch.ones(2, 40)
+    axes = {0: "batch", 1: "tokens"}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        torch.onnx.export(
+            model,
+            (x, m),
+            fp32,
+            input_names=["embeds", "mask"],
+            output_names=[output],
+            dynamic_axes={"embeds": axes, "mask": axes, output: axes},
+            opset_version=17,
+            dynamo=False,
+        )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8, per_channel=per_channel)
+    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
+    print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)")
+    return digest
+
+
+def export(args) -> None:  # type: ignore[no-untyped-def]
     e5 = load_e5()
     info = json.loads((args.out / "train_state.json").read_text())
     model = SpanReader(E5Encoder.from_e5(e5, layers=info["layers"]))
     model.load_state_dict(torch.load(args.out / "checkpoint.pt", weights_only=False)["model"])
-    model.eval()
-    x, m = torch.randn(2, 40, e5.sizes.hidden), torch.ones(2, 40)
-    fp32 = args.out / "reader-fp32.onnx"
-    axes = {0: "batch", 1: "tokens"}
-    torch.onnx.export(
-        model,
-        (x, m),
-        fp32,
-        input_names=["embeds", "mask"],
-        output_names=["logits"],
-        dynamic_axes={"embeds": axes, "mask": axes, "logits": axes},
-        opset_version=17,
-        dynamo=False,
-    )
-    SHIPPED.mkdir(parents=True, exist_ok=True)
     dest = SHIPPED / "reader.onnx"
-    quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8)
-    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
-    (SHIPPED / "reader.onnx.sha256").write_text(f"{digest}  reader.onnx\n")
+    digest = export_int8(model.eval(), e5.sizes.hidden, dest, "logits")
     (SHIPPED / "train_state.json").write_text(json.dumps(info, indent=2))
-    print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)")
     write_card(info, digest, dest.stat().st_size)
 
 
