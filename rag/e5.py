@@ -250,9 +250,8 @@ class QueryEncoder:
     int8 ONNX graph (`eval/export_query_encoder.py`): 4 ms a question on one core where the
     4-bit engine takes 29 ms, cosine 0.994 or more to the engine's vectors on the seeds'
     questions and on tests/test_reader.py's 200 mixed texts, so questions meet passages
-    embedded by the engine. One
-    question a run: dynamic quantisation scales activations per run, so a question's vector
-    would depend on the others in its batch."""
+    embedded by the engine. One question a run: dynamic quantisation scales activations per
+    run, so a question's vector would depend on the others in its batch."""
 
     def __init__(self, session: object, e5: E5File) -> None:
         self._session = session

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from rag.e5 import QUERY_ENCODER
+from rag.e5 import QUERY_ENCODER, QueryEncoder
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
@@ -291,12 +291,10 @@ def _fit_window(model: Any, text: str, is_query: bool) -> str:
     return text[:low]
 
 
-def _query_encoder(path: Path) -> Any:
+def _query_encoder(path: Path) -> QueryEncoder | None:
     """The int8 ONNX export of the same model for questions (7x faster than the 4-bit engine,
     `rag.e5.QueryEncoder`), or None, with a warning, where its file or ONNX Runtime is missing:
     the engine then embeds the questions too."""
-    from rag.e5 import QueryEncoder
-
     try:
         return QueryEncoder.load(path)
     except (FileNotFoundError, ImportError) as exc:
