@@ -142,6 +142,36 @@ def load_training_data(seed: int, neg: float) -> tuple[list[Example], list[Examp
     return train, held
 
 
+def dump_held(held: list[Example], dest: Path) -> None:
+    """The held-out questions, a paragraph an article, in the SQuAD layout `rag eval --squad`
+    reads: answerable questions the reader never saw, for tuning and fitting what sits on top of
+    it (eval/tune_reader.py, eval/fit_reader_confidence.py) without the XQuAD dev half's bias."""
+    paras: dict[str, list[Example]] = {}
+    for ex in held:
+        paras.setdefault(ex.context, []).append(ex)
+    data = [
+        {
+            "title": f"{exs[0].source}-{n}",
+            "paragraphs": [
+                {
+                    "context": ctx,
+                    "qas": [
+                        {
+                            "id": ex.qid,
+                            "question": ex.question,
+                            "answers": [{"text": ex.answer_text, "answer_start": ex.answer_start}],
+                        }
+                        for ex in exs
+                    ],
+                }
+            ],
+        }
+        for n, (ctx, exs) in enumerate(paras.items())
+    ]
+    dest.write_text(json.dumps({"version": "held-out", "data": data}, ensure_ascii=False))
+    print(f"wrote {len(held)} questions over {len(data)} paragraphs to {dest}")
+
+
 def featurize(ex: Example, tok, max_len: int, rng: random.Random, cache: dict):  # type: ignore[no-untyped-def]
     """One (ids, start, end) training feature, or None if the answer cannot be placed."""
     if ex.context not in cache:
@@ -214,6 +244,11 @@ def main() -> None:
     ap.add_argument("--stop-at", type=str, default="", help="UTC HH:MM: save and stop then")
     ap.add_argument("--export", action="store_true", help="export the last checkpoint to ONNX int8")
     ap.add_argument(
+        "--dump-held",
+        type=Path,
+        help="write the held-out DRCD/CMRC questions (never trained on) as a SQuAD-layout file",
+    )
+    ap.add_argument(
         "--init",
         type=Path,
         help="start from these weights instead of e5's: a checkpoint.pt, or a reader .onnx "
@@ -229,6 +264,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.export:
         export(args)
+        return
+    if args.dump_held:
+        dump_held(load_training_data(args.seed, args.neg)[1], args.dump_held)
         return
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -307,6 +345,8 @@ def main() -> None:
     em, f1, noans = held_out_eval(model, held, tok, table, args.max_len)
     info = json.loads((args.out / "train_state.json").read_text())
     info.update({"held_out": {"n": len(held), "em": em, "f1": f1, "no_answer_rate": noans}})
+    # Wall time of training (this run and any it resumed), for the model card.
+    info["train_seconds"] = round(info.get("train_seconds", 0) + time.time() - started)
     (args.out / "train_state.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info["held_out"]), flush=True)
 
@@ -366,7 +406,10 @@ def _save(ckpt, model, opt, sched, step, args, n_feats, total, losses) -> None: 
             "loss_last50": float(np.mean(losses[-50:])) if losses else None,
         }
     )
-    (ckpt.parent / "train_state.json").write_text(json.dumps(info, indent=2))
+    state = ckpt.parent / "train_state.json"
+    if state.exists():  # a resumed run keeps the time the earlier ones trained
+        info["train_seconds"] = json.loads(state.read_text()).get("train_seconds", 0)
+    state.write_text(json.dumps(info, indent=2))
 
 
 def held_out_eval(model, held, tok, table, max_len):  # type: ignore[no-untyped-def]
@@ -473,7 +516,13 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         + f"; {info['step']} of {info['total_steps']} steps "
         f"over {info['features']} features; AdamW (weight decay 0.01), 5% warm-up then linear "
         f"decay, gradient clip 1.0, lowest {info['freeze']} layers frozen; last loss "
-        f"{info['loss_last50']:.3f}.",
+        f"{info['loss_last50']:.3f}"
+        + (
+            f"; {info['train_seconds'] / 60:.0f} min of training on {info['threads']} CPU thread(s)"
+            if info.get("train_seconds")
+            else ""
+        )
+        + ".",
         f"- Held-out DRCD/CMRC questions ({held.get('n', '?')}): EM {held.get('em', 0):.3f}, "
         f"F1 {held.get('f1', 0):.3f}.",
         "",
