@@ -5,19 +5,22 @@ Entry point: `read_answer(query, passages, rules, index, reader, settings) -> An
 The rule answerer runs first (it is cheap): its passage ranking (by best sentence) decides which
 passages the reader reads, and its answer stands for yes/no questions, which a span cannot
 answer. The reader reads the question with each of the first `read_k` passages; the answer is
-the best-scoring span, its citation the sentence(s) of the document around it (so
-`text[start:end] == quote` holds as for every citation). The confidence is a logistic model of
-the span's margin over the passage's no-answer score, fitted on dev data by
-eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`. List questions
-take every span close to the best, across passages and documents, deduplicated, each cited.
+the best-scoring span (scores adjusted by where it stands against the rules' own answer: its
+passage's rank, inside their best sentence, over their typed span), its citation the sentence(s)
+of the document around it (so `text[start:end] == quote` holds as for every citation). The
+confidence is a logistic model of the span's margin over the passage's no-answer score, fitted
+on dev data by eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`.
+List questions take every span close to the best, across passages and documents, deduplicated,
+each cited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from rag.answer import (
+    TYPE_SPANS,
     AnswerResult,
     AnswerType,
     SpanKind,
@@ -58,7 +61,21 @@ class ReaderSettings:
     # A list question whose best span sits in a sentence that enumerates ("A、B和C") is answered
     # with that enumeration's items: the reader finds where the answer is, but picks one item.
     list_enumeration: bool = True
+    # A list question whose best span sits in a sentence the rules' list answer cites is
+    # answered with the rules' list: their list composer gathers the items across sentences and
+    # documents, the reader only confirms where they are.
+    list_rules: bool = False
     complete_quantities: bool = True  # see `_completed`
+    # Logits added to a span inside the rules' best sentence, and to one overlapping the rules'
+    # typed span there (a date, an amount, a name of the asked-for kind): the two answerers
+    # err differently, and where they agree the answer is right more often than either alone.
+    sentence_bonus: float = 0.0
+    span_bonus: float = 0.0
+    # Logits added to a span that holds one of the kind the question asks for (a date for
+    # "when", an amount for "how much", `rag.answer.TYPE_SPANS`): the reader often takes a
+    # neighbouring term of the wrong kind ("AI公司" for a valuation).
+    typed_bonus: float = 0.0
+    keep: int = 3  # spans kept per passage read
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -142,6 +159,20 @@ def _citation(n: int, index: Store, p: Passage, start: int, end: int) -> Citatio
     return Citation.of(n, index.documents[p.doc_id], q0, q1)
 
 
+def _rules_regions(
+    rules: AnswerResult,
+) -> tuple[tuple[str, int, int] | None, tuple[int, int] | None]:
+    """The rules' best sentence (document, start, end) and, when their answer is a typed span
+    of it rather than the whole sentence, that span's document offsets."""
+    if rules.abstained or len(rules.citations) != 1:
+        return None, None  # abstained, or a list: no one sentence
+    c = rules.citations[0]
+    text = rules.answer.removesuffix(" [1]")
+    at = c.quote.find(text) if text != c.quote else -1
+    typed = (c.start + at, c.start + at + len(text)) if at >= 0 else None
+    return (c.doc_id, c.start, c.end), typed
+
+
 def read_answer(
     query: Query,
     passages: list[Passage],
@@ -154,7 +185,9 @@ def read_answer(
         return rules
     order = [r.retrieved for r in rules.ranking] or list(range(len(passages)))
     order = order[: settings.read_k]
-    reads = reader.read(query.text, [passages[i].text for i in order])
+    reads = reader.read(query.text, [passages[i].text for i in order], keep=settings.keep)
+    sentence, typed = _rules_regions(rules)
+    kinds = TYPE_SPANS.get(AnswerType(rules.answer_type), ()) if settings.typed_bonus else ()
     found: list[_Found] = []
     for place, (i, r) in enumerate(zip(order, reads, strict=True)):
         p = passages[i]
@@ -165,6 +198,13 @@ def read_answer(
                 a, b = _completed(text, a, b)
             if b > a:
                 score = s.score - settings.rank_penalty * place
+                if sentence and p.doc_id == sentence[0]:
+                    if sentence[1] <= a and b <= sentence[2]:
+                        score += settings.sentence_bonus
+                    if typed and a < typed[1] and typed[0] < b:
+                        score += settings.span_bonus
+                if any(find_spans(text[a:b], k) for k in kinds):
+                    score += settings.typed_bonus
                 found.append(_Found(i, a, b, score, s.score - r.null, text[a:b]))
     if not found:
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
@@ -186,6 +226,14 @@ def read_answer(
             "", True, confidence, rules.answer_type, evidence=evidence, ranking=ranking
         )
     picked = [best]
+    doc = passages[best.passage].doc_id
+    if (
+        rules.answer_type == AnswerType.LIST.value
+        and settings.list_rules
+        and not rules.abstained
+        and any(c.doc_id == doc and c.start <= best.start < c.end for c in rules.citations)
+    ):
+        return replace(rules, confidence=confidence, evidence=evidence, ranking=ranking)
     if rules.answer_type == AnswerType.LIST.value and settings.list_enumeration:
         p = passages[best.passage]
         sents = [
