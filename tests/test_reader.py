@@ -156,14 +156,11 @@ def reader() -> SpanReader:
             "5月10日，科大讯飞新加坡办公室正式开业。",
             "5月10日",
         ),
-        # A known weakness, kept visible: asked in English, a date that opens the passage is
-        # missed (the reader answers the clause after it; the second epoch fixed the Chinese
-        # question). strict: the test fails once the reader gets it right.
-        pytest.param(
+        # Asked in English, a date that opens the passage (the 8-layer reader missed it).
+        (
             "When did iFlytek open its Singapore office?",
             "5月10日，科大讯飞新加坡办公室正式开业。",
             "5月10日",
-            marks=pytest.mark.xfail(strict=True, reason="passage-initial date missed"),
         ),
         ("华为计划在北非投资多少钱？", "此举是华为五年内计划在该地区投资4.3亿美元。", "4.3亿美元"),
         (
