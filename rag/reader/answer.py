@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from rag.answer import (
-    TYPE_SPANS,
     AnswerResult,
     AnswerType,
     SpanKind,
@@ -71,11 +70,6 @@ class ReaderSettings:
     # err differently, and where they agree the answer is right more often than either alone.
     sentence_bonus: float = 0.0
     span_bonus: float = 0.0
-    # Logits added to a span that holds one of the kind the question asks for (a date for
-    # "when", an amount for "how much", `rag.answer.TYPE_SPANS`): the reader often takes a
-    # neighbouring term of the wrong kind ("AI公司" for a valuation).
-    typed_bonus: float = 0.0
-    keep: int = 3  # spans kept per passage read
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -185,9 +179,8 @@ def read_answer(
         return rules
     order = [r.retrieved for r in rules.ranking] or list(range(len(passages)))
     order = order[: settings.read_k]
-    reads = reader.read(query.text, [passages[i].text for i in order], keep=settings.keep)
+    reads = reader.read(query.text, [passages[i].text for i in order])
     sentence, typed = _rules_regions(rules)
-    kinds = TYPE_SPANS.get(AnswerType(rules.answer_type), ()) if settings.typed_bonus else ()
     found: list[_Found] = []
     for place, (i, r) in enumerate(zip(order, reads, strict=True)):
         p = passages[i]
@@ -203,8 +196,6 @@ def read_answer(
                         score += settings.sentence_bonus
                     if typed and a < typed[1] and typed[0] < b:
                         score += settings.span_bonus
-                if any(find_spans(text[a:b], k) for k in kinds):
-                    score += settings.typed_bonus
                 found.append(_Found(i, a, b, score, s.score - r.null, text[a:b]))
     if not found:
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
