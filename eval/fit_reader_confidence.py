@@ -105,18 +105,19 @@ def main() -> int:
     print(f"{len(rows)} rows; features {FEATURES}; weights {np.round(coef, 3)}, bias {bias:.3f}")
     print(
         "cut   seeds dev abstention recall / false abstention"
-        "   mrc / xquad en abstained   off-topic abstained"
+        "   mrc / xquad en abstained   off-topic abstained   unseen answerable abstained"
     )
     off = np.char.endswith(what, "-off")
     chosen, best = 0.5, -1.0
     for cut in np.arange(0.05, 0.91, 0.05):
         ab = prob < cut
         recall, false = ab[seeds_u].mean(), ab[seeds_a].mean()
+        unseen = ab[unseen_a].mean()  # what the cut is chosen by
         print(
             f"{cut:.2f}  {recall:.2f} / {false:.3f}{'':28s}{ab[what == 'mrc'].mean():.3f} / "
-            f"{ab[what == 'xquad'].mean():.3f}{'':8s}{ab[off].mean():.3f}"
+            f"{ab[what == 'xquad'].mean():.3f}{'':8s}{ab[off].mean():.3f}{'':20s}{unseen:.3f}"
         )
-        if ab[unseen_a].mean() <= args.max_false and recall >= best:
+        if unseen <= args.max_false and recall >= best:
             chosen, best = float(cut), recall
     print(f"cut: {chosen:.2f}")
     shift = -math.log(chosen / (1 - chosen))

@@ -156,8 +156,9 @@ def _citation(n: int, index: Store, p: Passage, start: int, end: int) -> Citatio
 def _rules_regions(
     rules: AnswerResult,
 ) -> tuple[tuple[str, int, int] | None, tuple[int, int] | None]:
-    """The rules' best sentence (document, start, end) and, when their answer is a typed span
-    of it rather than the whole sentence, that span's document offsets."""
+    """The rules' best sentence (document, start, end) and, when their answer is a part of it
+    rather than the whole sentence, that part's document offsets. Found by its text: the
+    composer keeps no offsets for a list's enumeration ("A、B、C"), which counts here too."""
     if rules.abstained or len(rules.citations) != 1:
         return None, None  # abstained, or a list: no one sentence
     c = rules.citations[0]
