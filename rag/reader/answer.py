@@ -7,8 +7,9 @@ passages the reader reads, and its answer stands for yes/no questions, which a s
 answer. The reader reads the question with each of the first `read_k` passages; the answer is
 the best-scoring span (scores adjusted by where it stands against the rules' own answer: its
 passage's rank, inside their best sentence, over their typed span), its citation the sentence(s)
-of the document around it (so `text[start:end] == quote` holds as for every citation). The
-confidence is a logistic model of the span's margin over the passage's no-answer score, fitted
+of the document around it (so `text[start:end] == quote` holds as for every citation). A date
+or number question whose span holds no date or number of the asked-for kind takes the rules'
+answer where theirs holds one. The confidence is a logistic model of the span's margin over the passage's no-answer score, fitted
 on dev data by eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`.
 List questions take every span close to the best, across passages and documents, deduplicated,
 each cited.
@@ -65,11 +66,16 @@ class ReaderSettings:
     # documents, the reader only confirms where they are.
     list_rules: bool = False
     complete_quantities: bool = True  # see `_completed`
+    balance: bool = True  # see `_trimmed`
     # Logits added to a span inside the rules' best sentence, and to one overlapping the rules'
     # typed span there (a date, an amount, a name of the asked-for kind): the two answerers
     # err differently, and where they agree the answer is right more often than either alone.
     sentence_bonus: float = 0.0
     span_bonus: float = 0.0
+    # A date or number question whose best span holds none of the asked-for kind ("7倍" for a
+    # price) takes the rules' answer where theirs holds one: their patterns know the kinds, the
+    # reader only learned them from examples.
+    typed_rules: bool = False
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -113,10 +119,34 @@ class _Found:
     text: str = field(default="")
 
 
-def _trimmed(doc_text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and doc_text[start] in _TRIM:
+_PAIRS = {"（": "）", "(": ")", "「": "」", "“": "”", "《": "》"}
+_CLOSERS = {c: o for o, c in _PAIRS.items()}
+
+
+def _trimmed(doc_text: str, start: int, end: int, balance: bool = True) -> tuple[int, int]:
+    """The span without the punctuation and spaces at its ends, and with its brackets whole:
+    a bracket closed (or opened) inside the span stays, and one left open at an end takes its
+    partner from right beside the span ("摩摩斯 (Momus" -> "摩摩斯 (Momus)", "终结战争的机器》"
+    -> "《终结战争的机器》"): names with their original spelling in brackets are common. A span
+    that is one bracketed whole loses the brackets, as any end punctuation."""
+
+    if balance:
+        span = doc_text[start:end]
+        for o, c in _PAIRS.items():
+            if span.count(o) > span.count(c) and end < len(doc_text) and doc_text[end] == c:
+                end += 1
+            if span.count(c) > span.count(o) and start > 0 and doc_text[start - 1] == o:
+                start -= 1
+
+    def keeps(i: int) -> bool:
+        ch, span = doc_text[i], doc_text[start:end]
+        if not balance or (span[0] in _PAIRS and span[-1] == _PAIRS[span[0]]):
+            return False  # one bracketed whole ("《X》", "“X”") is X, as before
+        return (ch in _PAIRS and _PAIRS[ch] in span) or (ch in _CLOSERS and _CLOSERS[ch] in span)
+
+    while start < end and doc_text[start] in _TRIM and not keeps(start):
         start += 1
-    while end > start and doc_text[end - 1] in _TRIM:
+    while end > start and doc_text[end - 1] in _TRIM and not keeps(end - 1):
         end -= 1
     return start, end
 
@@ -187,7 +217,7 @@ def read_answer(
         p = passages[i]
         text = index.documents[p.doc_id].text
         for s in r.spans:
-            a, b = _trimmed(text, p.start + s.start, p.start + s.end)
+            a, b = _trimmed(text, p.start + s.start, p.start + s.end, settings.balance)
             if settings.complete_quantities:
                 a, b = _completed(text, a, b)
             if b > a:
@@ -205,8 +235,20 @@ def read_answer(
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
     untyped = lacks_typed_span(best.text, qtype)
+    take_rules = (
+        settings.typed_rules
+        and untyped
+        and not rules.abstained
+        and not lacks_typed_span(rules.answer, qtype)
+    )
     evidence = ReaderEvidence(
-        ev.dense, ev.lexical, ev.untyped, best.margin, best.score, best.passage, float(untyped)
+        ev.dense,
+        ev.lexical,
+        ev.untyped,
+        best.margin,
+        best.score,
+        best.passage,
+        float(untyped and not take_rules),  # of the answer given
     )
     confidence = evidence.confidence(settings.weights)
     # The passage the answer came from first, then the rules' order.
@@ -217,6 +259,8 @@ def read_answer(
         return AnswerResult(
             "", True, confidence, rules.answer_type, evidence=evidence, ranking=ranking
         )
+    if take_rules:
+        return replace(rules, confidence=confidence, evidence=evidence)
     picked = [best]
     doc = passages[best.passage].doc_id
     if (
