@@ -9,8 +9,9 @@ the best-scoring span (scores adjusted by where it stands against the rules' own
 passage's rank, inside their best sentence, over their typed span), its citation the sentence(s)
 of the document around it (so `text[start:end] == quote` holds as for every citation). A date
 or number question whose span holds no date or number of the asked-for kind takes the rules'
-answer where theirs holds one. The confidence is a logistic model of the span's margin over the passage's no-answer score, fitted
-on dev data by eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`.
+answer where theirs holds one. The confidence is a logistic model of the span's margin over
+the passage's no-answer score, fitted on dev data by eval/fit_reader_confidence.py and loaded
+from `rag/reader/data/confidence.json`.
 List questions take every span close to the best, across passages and documents, deduplicated,
 each cited.
 """
@@ -277,7 +278,7 @@ def read_answer(
         ]
         items = list_items(sents[0].text, query) if sents else []
         if items:
-            cited = Citation.of(1, index.documents[p.doc_id], sents[0].start, sents[0].end)
+            cited = _citation(1, index, p, sents[0].start, sents[0].end)
             answer = f"{'、'.join(dict.fromkeys(items))} [1]"
             return AnswerResult(
                 answer, False, confidence, rules.answer_type, [cited], evidence, ranking
