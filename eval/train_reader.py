@@ -97,7 +97,9 @@ def squad_examples(path: Path, source: str, convert=None, articles=None, questio
     return out
 
 
-def load_training_data(seed: int, neg: float) -> tuple[list[Example], list[Example]]:
+def load_training_data(
+    seed: int, neg: float, xquad_articles: int | None = None
+) -> tuple[list[Example], list[Example]]:
     convert = _t2s()
     parts = [
         squad_examples(MRC / "drcd_dev.json", "drcd", convert),
@@ -105,7 +107,9 @@ def load_training_data(seed: int, neg: float) -> tuple[list[Example], list[Examp
         squad_examples(MRC / "cmrc2018_trial.json", "cmrc"),
     ]
     n_xq = len(json.loads((XQUAD / "xquad.zh.json").read_text(encoding="utf-8"))["data"])
-    dev_half = set(range(n_xq // 2))  # the split `rag eval --squad --split dev` uses
+    # The split `rag eval --squad --split dev` uses, or its first `xquad_articles`: the rest
+    # stays unseen, answerable English questions to calibrate on (none exist elsewhere).
+    dev_half = set(range(min(n_xq // 2, xquad_articles or n_xq)))
     parts.append(squad_examples(XQUAD / "xquad.zh.json", "xquad-zh", articles=dev_half))
     parts.append(
         squad_examples(
@@ -260,20 +264,27 @@ def main() -> None:
         default=0,
         help="number the epochs from here (their batch order), when --init continues a run",
     )
+    ap.add_argument(
+        "--xquad-articles",
+        type=int,
+        default=None,
+        help="train on the first N articles of XQuAD's dev half (24) only: the rest stays "
+        "unseen, for calibration (eval/fit_reader_confidence.py --xquad-unseen-from N)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.export:
         export(args)
         return
     if args.dump_held:
-        dump_held(load_training_data(args.seed, args.neg)[1], args.dump_held)
+        dump_held(load_training_data(args.seed, args.neg, args.xquad_articles)[1], args.dump_held)
         return
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     e5 = load_e5()
     tok = e5.tokenizer
-    train, held = load_training_data(args.seed, args.neg)
+    train, held = load_training_data(args.seed, args.neg, args.xquad_articles)
     if args.max_examples:
         train = train[: args.max_examples]
     print(
@@ -488,6 +499,7 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
     evals_path = SHIPPED / "eval.json"
     evals = json.loads(evals_path.read_text()) if evals_path.exists() else {}
     held = info.get("held_out", {})
+    xq = info.get("xquad_articles") or 24
     lines = [
         "# Model card: e5-reader (extractive span reader)",
         "",
@@ -500,12 +512,15 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         'training (256 when serving, with a 64-token stride); `<s>` scores "no answer here".',
         "- Training data: DRCD dev + test (Delta Electronics, CC BY-SA 3.0; Traditional Chinese "
         "converted to Simplified with OpenCC character by character), CMRC 2018 trial (CC BY-SA "
-        "4.0), XQuAD articles 1-24 (zh and en questions over the zh contexts; CC BY-SA 4.0). "
-        "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
+        f"4.0), XQuAD articles 1-{xq} (zh and en questions over the zh contexts; CC BY-SA 4.0). "
+        + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on), " if xq < 24 else "")
+        + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
         f"a question paired with another paragraph of its article (share {info['neg']}).",
         f"- Run: `python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
         f"--max-len {info['max_len']} --epochs {info['epochs']} --lr {info['lr']} --batch "
-        f"{info['batch']} --seed {info['seed']}`"
+        f"{info['batch']} --seed {info['seed']}"
+        + (f" --xquad-articles {xq}" if xq < 24 else "")
+        + "`"
         + (
             f", then `--export`, then the same again with `--init <that reader.onnx> --first-epoch "
             f"{info['first_epoch']}` (the exported int8 weights dequantised, {info['first_epoch']} "
