@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.e5 import load_e5  # noqa: E402
 from rag.reader.features import encode_pair, token_span  # noqa: E402
+from rag.reader.onnx_reader import best_spans  # noqa: E402
 from rag.reader.torch_model import E5Encoder, SpanReader  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -435,14 +436,9 @@ def held_out_eval(model, held, tok, table, max_len):  # type: ignore[no-untyped-
                 emb = torch.from_numpy(table[np.array(f.ids)])[None]
                 lg = model(emb, torch.ones(1, len(f.ids)))[0].numpy()
                 null = max(null, lg[0, 0] + lg[0, 1])
-                ok = [i for i, o in enumerate(f.offsets) if o is not None]
-                st = sorted(ok, key=lambda i: -lg[i, 0])[:20]
-                en = sorted(ok, key=lambda i: -lg[i, 1])[:20]
-                for a in st:
-                    for b in en:
-                        if a <= b < a + 40 and lg[a, 0] + lg[b, 1] > best:
-                            best = lg[a, 0] + lg[b, 1]
-                            best_span = (f.offsets[a][0], f.offsets[b][1])  # type: ignore[index]
+                for span in best_spans(f, lg, 1)[:1]:  # the span search serving uses
+                    if span.score > best:
+                        best, best_span = span.score, (span.start, span.end)
             pred = ex.context[best_span[0] : best_span[1]] if best_span else ""
             noans += best < null
             ems.append(float(cmrc_em([ex.answer_text], pred)))
