@@ -270,7 +270,8 @@ def main() -> None:
         type=int,
         default=None,
         help="train on the first N articles of XQuAD's dev half (24) only: the rest stays "
-        "unseen, for calibration (eval/fit_reader_confidence.py --xquad-unseen-from N)",
+        "unseen, and tune_reader / fit_reader_confidence use it (N is read from the exported "
+        "train_state.json: eval/unseen.py)",
     )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
     ids = unseen_xquad_ids(xquad / "xquad.zh.json")   # empty when it trained on all 24
 
 `eval/train_reader.py --xquad-articles N` trains on the first N articles of XQuAD's dev half
-only, and records N in the shipped `rag/reader/data/train_state.json`; articles N to 23 stay
+only, and records N in the shipped `rag/reader/data/train_state.json`; articles N+1 to 24 stay
 unseen. Their English questions are the only answerable English questions the reader has not
 seen besides the seeds' few, so tuning and calibration (eval/tune_reader.py,
 eval/fit_reader_confidence.py) use them in place of the trained-on ones, which flatter it.

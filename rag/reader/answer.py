@@ -11,9 +11,8 @@ of the document around it (so `text[start:end] == quote` holds as for every cita
 or number question whose span holds no date or number of the asked-for kind takes the rules'
 answer where theirs holds one. The confidence is a logistic model of the span's margin over
 the passage's no-answer score, fitted on dev data by eval/fit_reader_confidence.py and loaded
-from `rag/reader/data/confidence.json`.
-List questions take every span close to the best, across passages and documents, deduplicated,
-each cited.
+from `rag/reader/data/confidence.json`. List questions take every span close to the best,
+across passages and documents, deduplicated, each cited.
 """
 
 from __future__ import annotations
@@ -130,7 +129,6 @@ def _trimmed(doc_text: str, start: int, end: int, balance: bool = True) -> tuple
     partner from right beside the span ("摩摩斯 (Momus" -> "摩摩斯 (Momus)", "终结战争的机器》"
     -> "《终结战争的机器》"): names with their original spelling in brackets are common. A span
     that is one bracketed whole loses the brackets, as any end punctuation."""
-
     if balance:
         span = doc_text[start:end]
         for o, c in _PAIRS.items():
