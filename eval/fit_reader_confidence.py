@@ -8,8 +8,10 @@ answerable here". Answerable: the seeds' dev split questions with answers, the D
 held out of the reader's training (eval/gold/mrc_heldout.json) over their paragraphs, and
 XQuAD dev questions over the XQuAD paragraphs: the zh and en ones of the dev articles the reader
 did not train on (eval/unseen.py) where it left some, else the English ones of all 24.
-Unanswerable: the seeds' dev questions without answers, and some of those held-out and XQuAD
-questions asked over the seeds, which do not speak of them (out of corpus). Features are
+Unanswerable: the seeds' dev questions without answers, some of those held-out and XQuAD
+questions asked over the seeds, which do not speak of them (out of corpus), and the held-out
+DRCD/CMRC questions over their paragraphs less the sentence that held the answer (near misses:
+eval/near_miss.py), the kind of unanswerable question the off-topic ones do not teach. Features are
 standardised (eval/fit_confidence.py's `fit_logistic`), classes balanced. The cut kept is the one
 with the most abstention on the unanswerable seeds questions whose false abstention on the unseen
 answerable questions (seeds dev, held-out DRCD/CMRC, unseen XQuAD) together stays at most
@@ -26,6 +28,7 @@ import json
 import math
 import random
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
 from fit_confidence import fit_logistic  # noqa: E402
+from near_miss import near_miss_squad  # noqa: E402
 from unseen import unseen_xquad_ids  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
@@ -81,6 +85,13 @@ def main() -> int:
     mrc_qs = [q.question for q in mrc.questions]
     rows += _rows(held, [(q, 1) for q in mrc_qs], "mrc")
     rows += _rows(seeds, [(q, 0) for q in mrc_qs[: args.per_lang // 2]], "mrc-off")
+    with tempfile.TemporaryDirectory() as tmp:
+        near_path = Path(tmp) / "near.json"
+        near_miss_squad(ROOT / "eval" / "gold" / "mrc_heldout.json", near_path)
+        near = load_squad(near_path)
+    near_pipe = open_squad_pipeline(near, settings)
+    near_pipe.reader_settings = never
+    rows += _rows(near_pipe, [(q.question, 0) for q in near.questions], "mrc-near")
     en_data = json.loads((args.xquad / "xquad.en.json").read_text(encoding="utf-8"))["data"]
     half = len(en_data) // 2
     dev_en = [
@@ -118,8 +129,8 @@ def main() -> int:
     print(f"{len(rows)} rows; features {FEATURES}; weights {np.round(coef, 3)}, bias {bias:.3f}")
     print(
         "cut   seeds dev abstention recall / false abstention"
-        f"   mrc / xquad en{' (unseen)' if unseen else ''} abstained   off-topic abstained"
-        "   unseen answerable abstained"
+        f"   mrc / xquad en{' (unseen)' if unseen else ''} abstained   off-topic / near-miss"
+        " abstained   unseen answerable abstained"
     )
     en_rows = what == ("xquad-en" if unseen else "xquad")
     off = np.char.endswith(what, "-off")
@@ -130,7 +141,8 @@ def main() -> int:
         pooled = ab[unseen_a].mean()  # what the cut is chosen by
         print(
             f"{cut:.2f}  {recall:.2f} / {false:.3f}{'':28s}{ab[what == 'mrc'].mean():.3f} / "
-            f"{ab[en_rows].mean():.3f}{'':8s}{ab[off].mean():.3f}{'':20s}{pooled:.3f}"
+            f"{ab[en_rows].mean():.3f}{'':8s}{ab[off].mean():.3f} / "
+            f"{ab[what == 'mrc-near'].mean():.3f}{'':22s}{pooled:.3f}"
         )
         if pooled <= args.max_false and recall >= best:
             chosen, best = float(cut), recall
@@ -146,7 +158,8 @@ def main() -> int:
             if unseen
             else "XQuAD articles 1-24's English questions"
         )
-        + " (answerable), and held-out and XQuAD English questions asked over the seeds "
+        + " (answerable); held-out and XQuAD English questions asked over the seeds, and the "
+        "held-out DRCD/CMRC questions over their paragraphs less the answer's sentence "
         "(unanswerable)",
         "cut": round(chosen, 3),
         "rows": len(rows),

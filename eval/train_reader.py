@@ -8,7 +8,10 @@ Simplified character by character so every answer offset stays right), the CMRC 
 and XQuAD's dev half (its first 24 articles; zh and en questions over the zh contexts). XQuAD's
 test half is never read here. Each question is one feature: a window of its context that holds
 the answer at a random place; with probability --neg a second one pairs it with another paragraph
-(of the same article where there is one) and points at <s>, "no answer here".
+(of the same article where there is one) and points at <s>, "no answer here"; with probability
+--hard-neg a third pairs it with its own paragraph less the sentence that holds the answer (the
+near miss an unanswerable question about a covered company is: its entity is there, its answer
+not).
 
 Deterministic for a seed; a checkpoint every --save-every steps; rerunning the same command
 resumes from the last one. Needs the `[train]` extra (torch).
@@ -31,6 +34,9 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
+
+from near_miss import without_answer_sentence  # noqa: E402
 
 from rag.e5 import load_e5  # noqa: E402
 from rag.reader.features import encode_pair, token_span  # noqa: E402
@@ -99,7 +105,7 @@ def squad_examples(path: Path, source: str, convert=None, articles=None, questio
 
 
 def load_training_data(
-    seed: int, neg: float, xquad_articles: int | None = None
+    seed: int, neg: float, xquad_articles: int | None = None, hard_neg: float = 0.0
 ) -> tuple[list[Example], list[Example]]:
     convert = _t2s()
     parts = [
@@ -121,6 +127,8 @@ def load_training_data(
         )
     )
     rng = random.Random(seed)
+    # Its own generator, so that adding hard negatives keeps the held-out questions as they were.
+    hard_rng = random.Random(seed + 1)
     held: list[Example] = []
     train: list[Example] = []
     for rows in parts:
@@ -143,6 +151,11 @@ def load_training_data(
                     ctx = rng.choice(others)
                     if ex.answer_text not in ctx:
                         train.append(Example(ex.qid + ":neg", ex.question, ctx, -1, "", ex.source))
+            if hard_neg and hard_rng.random() < hard_neg:
+                end = ex.answer_start + len(ex.answer_text)
+                ctx = without_answer_sentence(ex.context, ex.answer_start, end)
+                if ctx and ex.answer_text not in ctx:
+                    train.append(Example(ex.qid + ":hard", ex.question, ctx, -1, "", ex.source))
     rng.shuffle(train)
     return train, held
 
@@ -241,6 +254,12 @@ def main() -> None:
     ap.add_argument(
         "--neg", type=float, default=0.25, help="share of questions given a no-answer pair"
     )
+    ap.add_argument(
+        "--hard-neg",
+        type=float,
+        default=0.0,
+        help="share of questions also paired with their paragraph less the answer's sentence",
+    )
     ap.add_argument("--freeze", type=int, default=3, help="lowest layers kept as pretrained")
     ap.add_argument("--max-examples", type=int, default=0, help="train on at most this many")
     ap.add_argument("--seed", type=int, default=13)
@@ -286,7 +305,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     e5 = load_e5()
     tok = e5.tokenizer
-    train, held = load_training_data(args.seed, args.neg, args.xquad_articles)
+    train, held = load_training_data(args.seed, args.neg, args.xquad_articles, args.hard_neg)
     if args.max_examples:
         train = train[: args.max_examples]
     print(
@@ -512,11 +531,19 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         f"4.0), XQuAD articles 1-{xq} (zh and en questions over the zh contexts; CC BY-SA 4.0). "
         + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on), " if xq < 24 else "")
         + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
-        f"a question paired with another paragraph of its article (share {info['neg']}).",
+        f"a question paired with another paragraph of its article (share {info['neg']})"
+        + (
+            f", and with its own paragraph less the sentence holding the answer (share "
+            f"{info['hard_neg']}: near misses)"
+            if info.get("hard_neg")
+            else ""
+        )
+        + ".",
         f"- Run: `python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
         f"--max-len {info['max_len']} --epochs {info['epochs']} --lr {info['lr']} --batch "
         f"{info['batch']} --seed {info['seed']}"
         + (f" --xquad-articles {xq}" if xq < 24 else "")
+        + (f" --hard-neg {info['hard_neg']}" if info.get("hard_neg") else "")
         + "`"
         + (
             f", then `--export`, then the same again with `--init <that reader.onnx> --first-epoch "

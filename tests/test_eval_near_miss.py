@@ -1,0 +1,66 @@
+"""eval/near_miss.py: a question's paragraph less the sentence that holds its answer."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("near_miss", ROOT / "eval" / "near_miss.py")
+assert _spec and _spec.loader
+near_miss = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(near_miss)
+
+PARA = (
+    "科大讯飞于2019年在新加坡设立子公司，面向东南亚市场提供语音识别服务。"
+    "其新加坡办公室于5月10日正式开业！"
+    "公司表示，东南亚是其出海的第一站和战略支点，未来还将在当地招聘更多的本地员工，"
+    "并与当地的高校和企业合作，共同开发适合东南亚多语种环境的人工智能产品。"
+)
+
+
+def test_the_answer_sentence_goes_and_the_rest_stays_word_for_word() -> None:
+    start = PARA.index("5月10日")
+    rest = near_miss.without_answer_sentence(PARA, start, start + len("5月10日"))
+    assert "5月10日" not in rest and "开业" not in rest
+    first, last = PARA.split("。")[0] + "。", PARA.split("！")[1]
+    assert rest == first + last
+
+
+def test_an_answer_across_sentences_takes_all_of_them() -> None:
+    start = PARA.index("面向")
+    end = PARA.index("正式")
+    rest = near_miss.without_answer_sentence(PARA, start, end)
+    assert rest == PARA.split("！")[1]
+
+
+def test_too_little_left_is_no_near_miss() -> None:
+    short = "华为五年内计划投资4.3亿美元。此外还有别的。"
+    start = short.index("4.3")
+    assert near_miss.without_answer_sentence(short, start, start + 6) == ""
+
+
+def test_the_squad_file_keeps_one_unanswerable_question_a_paragraph(tmp_path: Path) -> None:
+    start = PARA.index("5月10日")
+    qas = [
+        {
+            "id": "a",
+            "question": "哪天开业？",
+            "answers": [{"text": "5月10日", "answer_start": start}],
+        },
+        {
+            "id": "b",
+            "question": "第一站？",
+            "answers": [{"text": "东南亚", "answer_start": PARA.index("东南亚")}],
+        },
+    ]
+    src = tmp_path / "src.json"
+    src.write_text(
+        json.dumps({"data": [{"title": "t", "paragraphs": [{"context": PARA, "qas": qas}]}]})
+    )
+    dest = tmp_path / "near.json"
+    assert near_miss.near_miss_squad(src, dest) == 1
+    (para,) = json.loads(dest.read_text())["data"][0]["paragraphs"]
+    assert [q["id"] for q in para["qas"]] == ["a"] and para["qas"][0]["answers"] == []
+    assert "5月10日" not in para["context"]
