@@ -25,7 +25,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
+from code_switch import Senses, code_switch  # noqa: E402
 from near_miss import without_answer_sentence  # noqa: E402
 
 from rag.e5 import load_e5  # noqa: E402
@@ -105,9 +106,14 @@ def squad_examples(path: Path, source: str, convert=None, articles=None, questio
 
 
 def load_training_data(
-    seed: int, neg: float, xquad_articles: int | None = None, hard_neg: float = 0.0
+    seed: int,
+    neg: float,
+    xquad_articles: int | None = None,
+    hard_neg: float = 0.0,
+    code_switched: float = 0.0,
 ) -> tuple[list[Example], list[Example]]:
     convert = _t2s()
+    senses = Senses.load() if code_switched else None
     parts = [
         squad_examples(MRC / "drcd_dev.json", "drcd", convert),
         squad_examples(MRC / "drcd_test.json", "drcd", convert),
@@ -129,6 +135,7 @@ def load_training_data(
     rng = random.Random(seed)
     # Its own generator, so that adding hard negatives keeps the held-out questions as they were.
     hard_rng = random.Random(seed + 1)
+    switch_rng = random.Random(seed + 2)  # the same for code-switching (eval/code_switch.py)
     held: list[Example] = []
     train: list[Example] = []
     for rows in parts:
@@ -142,6 +149,8 @@ def load_training_data(
             if ex.source in ("drcd", "cmrc") and rng.random() < 0.025:
                 held.append(ex)
                 continue
+            if senses and ex.source in ("drcd", "cmrc") and switch_rng.random() < code_switched:
+                ex = replace(ex, question=code_switch(ex.question, senses, switch_rng))
             train.append(ex)
             if rng.random() < neg:
                 others = [c for c in paras[a] if c != ex.context] or [
@@ -260,6 +269,12 @@ def main() -> None:
         default=0.0,
         help="share of questions also paired with their paragraph less the answer's sentence",
     )
+    ap.add_argument(
+        "--code-switch",
+        type=float,
+        default=0.0,
+        help="share of the Chinese questions with some words put into English (code_switch.py)",
+    )
     ap.add_argument("--freeze", type=int, default=3, help="lowest layers kept as pretrained")
     ap.add_argument("--max-examples", type=int, default=0, help="train on at most this many")
     ap.add_argument("--seed", type=int, default=13)
@@ -305,7 +320,9 @@ def main() -> None:
     rng = random.Random(args.seed)
     e5 = load_e5()
     tok = e5.tokenizer
-    train, held = load_training_data(args.seed, args.neg, args.xquad_articles, args.hard_neg)
+    train, held = load_training_data(
+        args.seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch
+    )
     if args.max_examples:
         train = train[: args.max_examples]
     print(
@@ -530,6 +547,13 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         "converted to Simplified with OpenCC character by character), CMRC 2018 trial (CC BY-SA "
         f"4.0), XQuAD articles 1-{xq} (zh and en questions over the zh contexts; CC BY-SA 4.0). "
         + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on), " if xq < 24 else "")
+        + (
+            f"A share {info['code_switch']} of the DRCD/CMRC questions code-switched (words of "
+            "two characters or more put into their first CC-CEDICT sense with probability 0.6: "
+            "eval/code_switch.py). "
+            if info.get("code_switch")
+            else ""
+        )
         + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
         f"a question paired with another paragraph of its article (share {info['neg']})"
         + (
@@ -544,6 +568,7 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         f"{info['batch']} --seed {info['seed']}"
         + (f" --xquad-articles {xq}" if xq < 24 else "")
         + (f" --hard-neg {info['hard_neg']}" if info.get("hard_neg") else "")
+        + (f" --code-switch {info['code_switch']}" if info.get("code_switch") else "")
         + "`"
         + (
             f", then `--export`, then the same again with `--init <that reader.onnx> --first-epoch "
