@@ -25,12 +25,11 @@ import jieba
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.translate import _cedict_file  # noqa: E402
+from rag.translate import PAREN, SKIP_SENSE, cedict_entries  # noqa: E402
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-# Senses that are not a translation: cross-references, classifiers, surnames, grammar notes.
-_SKIP = ("variant of", "see ", "surname ", "abbr. for", "cl:", "old variant", "used in ", "also ")
+# rag.translate's, and "also ..." notes (other readings): neither is what a question would say.
+_SKIP = (*SKIP_SENSE, "also ")
 
 
 class Senses:
@@ -42,26 +41,18 @@ class Senses:
     @classmethod
     def load(cls) -> Senses:
         table: dict[str, str] = {}
-        with open(_cedict_file(), encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("#"):
+        for _head, simp, senses in cedict_entries():
+            if simp in table:
+                continue  # the first entry of a word is its most common reading
+            for sense in senses:
+                low = sense.strip()
+                if not low or any(low.lower().startswith(p) for p in _SKIP):
                     continue
-                try:
-                    head, defs = line.rstrip("\n").split("/", 1)
-                    simp = head.split(" ")[1]
-                except (ValueError, IndexError):
-                    continue
-                if simp in table:
-                    continue  # the first entry of a word is its most common reading
-                for sense in defs.split("/"):
-                    low = sense.strip()
-                    if not low or any(low.lower().startswith(p) for p in _SKIP):
-                        continue
-                    text = _PAREN.sub("", low).split(";")[0].strip(" .,?!")
-                    text = text[3:] if text.startswith("to ") else text
-                    if text and len(text.split()) <= 3 and text.isascii():
-                        table[simp] = text
-                        break
+                text = PAREN.sub("", low).split(";")[0].strip(" .,?!")
+                text = text[3:] if text.startswith("to ") else text
+                if text and len(text.split()) <= 3 and text.isascii():
+                    table[simp] = text
+                    break
         return cls(table)
 
 

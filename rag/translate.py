@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,9 +38,10 @@ from rag.lexical import STOPWORDS
 CACHE_VERSION = 4
 MAX_SENSES = 3  # the XQuAD runs used 3 senses a word; more adds noise faster than recall
 MAX_PHRASE_WORDS = 3
-_PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")  # a sense's notes in brackets
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_SKIP_SENSE = ("variant of", "see ", "surname ", "abbr. for", "cl:", "old variant", "used in ")
+# Senses that are no translation: cross-references, surnames, classifiers, grammar notes.
+SKIP_SENSE = ("variant of", "see ", "surname ", "abbr. for", "cl:", "old variant", "used in ")
 _SPELLING = {"centre": "center", "centres": "centers", "programme": "program", "favour": "favor"}
 
 
@@ -72,6 +73,20 @@ def _cedict_file() -> Path:
     return files[0]
 
 
+def cedict_entries() -> Iterator[tuple[str, str, list[str]]]:
+    """(head, simplified word, senses) of each CC-CEDICT entry, in the file's order."""
+    with open(_cedict_file(), encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#"):
+                continue
+            try:
+                head, defs = line.rstrip("\n").split("/", 1)
+                simp = head.split(" ")[1]
+            except (ValueError, IndexError):
+                continue
+            yield head, simp, [s for s in defs.split("/") if s]
+
+
 def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
     """English -> ranked Chinese words, Chinese word -> the English words of its senses, and the
     common words: those of two characters or more that no entry writes as a proper noun (CC-CEDICT
@@ -82,35 +97,26 @@ def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]], list[st
     glosses: dict[str, set[str]] = {}
     heads: set[str] = set()
     proper: set[str] = set()
-    with open(_cedict_file(), encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("#"):
+    for head, simp, senses in cedict_entries():
+        heads.add(simp)
+        if re.search(r"\[[^\]]*[A-Z]", head):
+            proper.add(simp)
+        for pos, sense in enumerate(senses):
+            low = sense.lower().strip()
+            if any(low.startswith(p) for p in SKIP_SENSE):
                 continue
-            try:
-                head, defs = line.rstrip("\n").split("/", 1)
-                simp = head.split(" ")[1]
-            except (ValueError, IndexError):
-                continue
-            heads.add(simp)
-            if re.search(r"\[[^\]]*[A-Z]", head):
-                proper.add(simp)
-            senses = [s for s in defs.split("/") if s]
-            for pos, sense in enumerate(senses):
-                low = sense.lower().strip()
-                if any(low.startswith(p) for p in _SKIP_SENSE):
+            bare = PAREN.sub("", low)
+            glosses.setdefault(simp, set()).update(_english(bare))
+            key = bare.strip()
+            key = key[3:] if key.startswith("to ") else key
+            key = re.sub(r"\s+", " ", key).strip(" .,;")
+            # "Alibaba, Chinese e-commerce company": the name before the gloss is the key.
+            for k in {key, key.split(",")[0].strip()}:
+                if not k or len(k.split()) > MAX_PHRASE_WORDS or not _WORD.match(k):
                     continue
-                bare = _PAREN.sub("", low)
-                glosses.setdefault(simp, set()).update(_english(bare))
-                key = bare.strip()
-                key = key[3:] if key.startswith("to ") else key
-                key = re.sub(r"\s+", " ", key).strip(" .,;")
-                # "Alibaba, Chinese e-commerce company": the name before the gloss is the key.
-                for k in {key, key.split(",")[0].strip()}:
-                    if not k or len(k.split()) > MAX_PHRASE_WORDS or not _WORD.match(k):
-                        continue
-                    # Frequent words in early senses first; log-frequency keeps rare senses in.
-                    score = math.log1p(freq.get(simp, 0)) / (1 + pos) + 1.0 / len(senses)
-                    scored.setdefault(k, []).append((score, simp))
+                # Frequent words in early senses first; log-frequency keeps rare senses in.
+                score = math.log1p(freq.get(simp, 0)) / (1 + pos) + 1.0 / len(senses)
+                scored.setdefault(k, []).append((score, simp))
     table = {
         key: [w for _, w in sorted(set(cands), reverse=True)[: MAX_SENSES * 2]]
         for key, cands in scored.items()
