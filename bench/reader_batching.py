@@ -7,9 +7,10 @@ in one run; and how much a window's logits depend on the other windows of its ru
 The windows are real: each question is paired with three paragraphs of the seed articles, as
 `rag.reader.answer` pairs it with three passages. Every row reads the same windows; medians of
 --repeat. A run pads every window to the longest of its group, so what matters is how alike the
-lengths in a group are, and whether bigger groups buy anything on these cores. The int8 graph
-quantizes its activations dynamically, one scale per run, so the logits of a window also depend
-on what else is in its run: the last line says by how much.
+lengths in a group are, and whether bigger groups buy anything on these cores. A graph that
+quantizes its activations dynamically (one scale per run: the reader shipped before 2026-12-03)
+makes a window's logits depend on what else is in its run; the last lines say by how much (0
+for today's, whose activations stay float).
 """
 
 from __future__ import annotations

