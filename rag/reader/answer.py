@@ -250,10 +250,14 @@ def read_answer(
         float(untyped and not take_rules),  # of the answer given
     )
     confidence = evidence.confidence(settings.weights)
-    # The passage the answer came from first, then the rules' order.
-    ranking = [r for r in rules.ranking if r.retrieved == best.passage] + [
-        r for r in rules.ranking if r.retrieved != best.passage
-    ]
+    # The passage the answer came from first, then the rules' order; it scores as the best of
+    # the rules' ranking does, so the passages stay best first (the contract) by their scores.
+    top = max((r.sentence for r in rules.ranking), default=0.0)
+    ranking = [
+        replace(r, sentence=max(r.sentence, top))
+        for r in rules.ranking
+        if r.retrieved == best.passage
+    ] + [r for r in rules.ranking if r.retrieved != best.passage]
     if confidence < settings.abstain_below:
         return AnswerResult(
             "", True, confidence, rules.answer_type, evidence=evidence, ranking=ranking
