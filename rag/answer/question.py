@@ -80,7 +80,7 @@ CUES: dict[AnswerType, dict[str, str]] = {
     AnswerType.HOW_MUCH: {
         "en": r"how much (?:money|did|does|is|was|will|do)|what (?:valuation|price|amount)|"
         r"how much .*(?:invest|cost|worth|valu|raise|fund|spend|pay|charge|revenue|loss)|"
-        r"(?:'s|the) valuation\b|"
+        r"(?:'s|the) valuation\b|\bvalued at\b|"
         r"what (?:is|was|were|are) .{0,50}\b(?:revenue|price|cost|profit|loss|sales|income)\b",
         "zh": r"多少钱|金额|估值|订阅费|费用|花费|多少资金|融资(?:额|了多少)|亏损|投资多少|支出",
     },
