@@ -40,6 +40,7 @@ from code_switch import Senses, code_switch  # noqa: E402
 from near_miss import without_answer_sentence  # noqa: E402
 
 from rag.e5 import load_e5  # noqa: E402
+from rag.evaluate import load_squad  # noqa: E402
 from rag.reader.features import encode_pair, token_span  # noqa: E402
 from rag.reader.onnx_reader import best_spans  # noqa: E402
 from rag.reader.torch_model import E5Encoder, SpanReader  # noqa: E402
@@ -137,7 +138,7 @@ def load_training_data(
     # The held-out questions are the committed ones (eval/gold/mrc_heldout.json) whatever the
     # options: the draw below shares `rng` with the no-answer pairs, so a different --neg drew
     # a different set (--neg 0.35 kept 5 of the 200, and trained on the rest).
-    fixed = _held_ids()
+    fixed = {q.id for q in load_squad(HELD).questions} if HELD.is_file() else set()
     # Its own generator, so that adding hard negatives keeps the held-out questions as they were.
     hard_rng = random.Random(seed + 1)
     switch_rng = random.Random(seed + 2)  # the same for code-switching (eval/code_switch.py)
@@ -151,6 +152,7 @@ def load_training_data(
         all_ctx = [c for cs in paras.values() for c in cs]
         for a, _p, ex in rows:
             # 1 in 40 CMRC/DRCD questions held out to watch the training; XQuAD dev is all used
+            # still drawn where the file decides: the no-answer pairs keep their random stream
             drawn = ex.source in ("drcd", "cmrc") and rng.random() < 0.025
             if ex.qid in fixed if fixed else drawn:
                 held.append(ex)
@@ -173,13 +175,6 @@ def load_training_data(
                     train.append(Example(ex.qid + ":hard", ex.question, ctx, -1, "", ex.source))
     rng.shuffle(train)
     return train, held
-
-
-def _held_ids() -> set[str]:
-    if not HELD.is_file():
-        return set()
-    data = json.loads(HELD.read_text(encoding="utf-8"))["data"]
-    return {q["id"] for a in data for p in a["paragraphs"] for q in p["qas"]}
 
 
 def dump_held(held: list[Example], dest: Path) -> None:
@@ -607,10 +602,11 @@ def export(args) -> None:  # type: ignore[no-untyped-def]
     e5 = load_e5()
     runs = args.soup or [args.out]
     infos = [json.loads((r / "train_state.json").read_text()) for r in runs]
-    states = [warm_start(_weights(r)) for r in runs]  # all read before the shipped files change
-    for r, i in zip(runs, infos, strict=True):
-        if _weights(r).suffix == ".onnx":  # its checkpoint gone: the int8 weights it exported
-            digest = hashlib.sha256(_weights(r).read_bytes()).hexdigest()
+    paths = [_weights(r) for r in runs]
+    states = [warm_start(p) for p in paths]  # all read before the shipped files change
+    for p, i in zip(paths, infos, strict=True):
+        if p.suffix == ".onnx":  # its checkpoint gone: the int8 weights it exported
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
             i["weights_from"] = f"its exported reader.onnx (sha256 {digest[:16]}...), dequantised"
     model = SpanReader(E5Encoder.from_e5(e5, layers=infos[0]["layers"]))
     pretrained = model.state_dict()
