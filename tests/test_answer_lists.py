@@ -78,6 +78,13 @@ def test_what_a_list_question_lists_is_read_from_its_words(question: str, kind: 
         ("阿里云宣布在墨西哥投资新建数据中心。", "org", "阿里云"),
         ("腾讯云在巴西启动了项目。", "place", "巴西"),
         ("百度推出了“MeDo”应用。", "name", "MeDo"),
+        # A name in quotation marks names a product, not a company: the company is the item
+        # although "百炼" sits nearer the question's words than 阿里巴巴 does.
+        (
+            "阿里巴巴宣布将在韩国、马来西亚、泰国和墨西哥建设数据中心，并推出“百炼”。",
+            "org",
+            "阿里巴巴",
+        ),
     ],
 )
 def test_the_one_item_of_a_sentence_is_the_nearest_the_question_does_not_name(

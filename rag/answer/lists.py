@@ -143,6 +143,7 @@ LIST_KINDS: dict[str, str] = {
 _LIST_KINDS = [(kind, re.compile(p)) for kind, p in LIST_KINDS.items()]
 _ORG_START = ("nt", "nz", "nrt", "nr", "eng")
 _ORG_MAX_CHARS = 6
+_QUOTE_OPEN = "“「《‘\""
 
 
 def list_kind(question: str) -> str | None:
@@ -160,6 +161,8 @@ def _org_phrases(text: str) -> list[SpanCand]:
     for i, (start, _, word, flag) in enumerate(words):
         if not flag.startswith(_ORG_START) or (len(word) < 2 and flag != "eng"):
             continue
+        if start > 0 and text[start - 1] in _QUOTE_OPEN:
+            continue  # a name in quotation marks is a product's or a project's ("百炼")
         if flag == "eng" and word.isupper() and len(word) <= 4:
             continue  # an acronym ("AI") starts a phrase, not a name
         j = i + 1
