@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = ROOT / "eval" / "gold" / "mrc_heldout.json"
@@ -52,6 +53,67 @@ def near_miss_squad(src: Path, dest: Path) -> int:
                 )
     dest.write_text(json.dumps({"version": "near-miss", "data": out}, ensure_ascii=False))
     return len(out)
+
+
+MAX_REMOVED = 4  # sentences a question's answer may sit in; more is not one fact removed
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    out, lo = [], 0
+    for i, ch in enumerate(text):
+        if ch in _SENTENCE_END:
+            out.append((lo, i + 1))
+            lo = i + 1
+    if lo < len(text):
+        out.append((lo, len(text)))
+    return out
+
+
+def near_miss_seeds(
+    documents: list[tuple[str, str]], gold: list[Any], dest: Path, part: int, parts: int
+) -> list[str]:
+    """A SQuAD-layout file of the seeds' documents ((doc_id, cleaned text) pairs) less the
+    sentences that hold the answer of every `parts`-th answerable dev question from `part` on:
+    for each, the answer group found in the fewest sentences, every sentence holding one of its
+    alternatives removed. Those questions, now unanswerable about articles that still speak of
+    their companies, are returned (and written as the file's questions): the seeds' own near
+    misses, of which their dev split has 12 written by hand."""
+    from rag.metrics import normalise
+
+    sents = {d: [(a, b, normalise(t[a:b])) for a, b in _sentences(t)] for d, t in documents}
+
+    def holding(alts: list[str]) -> set[tuple[str, int]]:
+        keys = [normalise(x) for x in alts]
+        return {
+            (d, a) for d, rows in sents.items() for a, _, t in rows if any(k in t for k in keys)
+        }
+
+    asked = [g for g in gold if g.answers][part::parts]
+    removed: set[tuple[str, int]] = set()
+    chosen = []
+    for g in asked:
+        found = min((holding(alts) for alts in g.answers), key=len)
+        if 0 < len(found) <= MAX_REMOVED:
+            removed |= found
+            chosen.append(g)
+    texts = {
+        d: "".join(t[a:b] for a, b, _ in sents[d] if (d, a) not in removed) for d, t in documents
+    }
+    left = {d: normalise(t) for d, t in texts.items()}
+
+    # Only the questions whose answer is gone from every document (an alternative may also sit in
+    # a sentence removed for another question, or stay where it was written apart).
+    def answered(alts: list[str]) -> bool:
+        return any(normalise(x) in t for t in left.values() for x in alts)
+
+    gone = [g for g in chosen if not all(answered(alts) for alts in g.answers)]
+    qas = [{"id": f"near-{g.id}", "question": g.question, "answers": []} for g in gone]
+    data = [
+        {"title": d, "paragraphs": [{"context": texts[d], "qas": qas if i == 0 else []}]}
+        for i, (d, _) in enumerate(documents)
+    ]
+    dest.write_text(json.dumps({"version": "near-miss-seeds", "data": data}, ensure_ascii=False))
+    return [g.question for g in gone]
 
 
 def main() -> None:

@@ -64,3 +64,30 @@ def test_the_squad_file_keeps_one_unanswerable_question_a_paragraph(tmp_path: Pa
     (para,) = json.loads(dest.read_text())["data"][0]["paragraphs"]
     assert [q["id"] for q in para["qas"]] == ["a"] and para["qas"][0]["answers"] == []
     assert "5月10日" not in para["context"]
+
+
+def test_seeds_near_misses_lose_every_sentence_of_their_answer_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    from rag.evaluate import GoldItem, load_squad
+
+    other = "华为在开罗发布了星河AI网络。此举是华为五年内计划投资4.3亿美元。"
+    docs = [("a", PARA), ("b", other)]
+    gold = [
+        GoldItem("q1", "科大讯飞新加坡办公室哪天开业？", [["5月10日"]], ["a"]),
+        GoldItem("q2", "没有答案的问题？", [], []),
+        GoldItem("q3", "华为计划投资多少？", [["4.3亿美元", "4.3 亿美元"]], ["b"]),
+        # Its answer is in no document: nothing to remove, not a near miss.
+        GoldItem("q4", "哪个市场？", [["北美"]], ["a"]),
+    ]
+    dest = tmp_path / "near.json"
+    asked = near_miss.near_miss_seeds(docs, gold, dest, 0, 1)
+    assert asked == ["科大讯飞新加坡办公室哪天开业？", "华为计划投资多少？"]
+    corpus = load_squad(dest)
+    texts = {d["title"].split(" #")[0]: d["text"] for d in corpus.documents}
+    assert "5月10日" not in texts["a"] and "4.3亿美元" not in texts["b"]
+    assert texts["a"] == PARA.replace("其新加坡办公室于5月10日正式开业！", "")
+    assert texts["b"] == "华为在开罗发布了星河AI网络。"
+    assert [q.golds for q in corpus.questions] == [[], []]
+    # Every other question from `part`: the second of two parts asks q3 alone.
+    assert near_miss.near_miss_seeds(docs, gold, dest, 1, 2) == ["华为计划投资多少？"]
