@@ -143,7 +143,7 @@ LIST_KINDS: dict[str, str] = {
 _LIST_KINDS = [(kind, re.compile(p)) for kind, p in LIST_KINDS.items()]
 _ORG_START = ("nt", "nz", "nrt", "nr", "eng")
 _ORG_MAX_CHARS = 6
-_QUOTE_OPEN = "“「《‘\""
+_QUOTE_OPEN = '“「《‘"'
 
 
 def list_kind(question: str) -> str | None:

@@ -12,8 +12,10 @@ package touches FAISS, SQLite or their arrays.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from rag.store.ann import IndexKind
 from rag.store.base import (
     ChangeSet,
     ChunkRow,
@@ -38,13 +40,28 @@ from rag.store.generations import (
 )
 
 if TYPE_CHECKING:
-    from rag.config import Settings
     from rag.embed import Embedder
 
 STORES = ("faiss", "milvus")
 
 
-def open_backend(settings: Settings, embedder: Embedder) -> StoreBackend:
+class BackendSettings(Protocol):
+    """What choosing and opening an engine reads (`rag.config.Settings` has it): named here so
+    that the store, below the settings in the data flow, does not import them."""
+
+    @property
+    def store(self) -> str: ...
+    @property
+    def index_dir(self) -> Path: ...
+    @property
+    def index_kind(self) -> IndexKind: ...
+    @property
+    def milvus_uri(self) -> str | None: ...
+    @property
+    def milvus_token(self) -> str | None: ...
+
+
+def open_backend(settings: BackendSettings, embedder: Embedder) -> StoreBackend:
     """The engine `settings.store` names (RAG_STORE)."""
     if settings.store == "milvus":
         # Imported here: pymilvus is an optional extra, needed only by those who choose it.
@@ -58,6 +75,7 @@ def open_backend(settings: Settings, embedder: Embedder) -> StoreBackend:
 __all__ = [
     "CACHE_FILE",
     "STORES",
+    "BackendSettings",
     "ChangeSet",
     "ChunkRow",
     "Committed",
