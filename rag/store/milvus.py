@@ -477,84 +477,77 @@ class MilvusStore:
                 out[t] = df
         return out
 
-    def _chunks(self, rows: Sequence[int]) -> list[_Chunk]:
-        cache = self._backend._chunk_cache
+    def _fetch(
+        self,
+        cache: _Lru,
+        collection: str,
+        key: str,
+        ids: Sequence[int],
+        fields: list[str],
+        build: Callable[[dict[str, Any]], Any],
+        what: str,
+    ) -> list[Any]:
+        """The rows `ids` of `collection` by their `key` field, in order: from the cache, the
+        rest queried in batches, built by `build` and cached."""
         gen = self._pointer.gen
-        got = {r: cache.take((gen, int(r))) for r in rows}
-        missing = [r for r, c in got.items() if c is None]
+        got = {int(i): cache.take((gen, int(i))) for i in ids}
+        missing = [i for i, v in got.items() if v is None]
         for part in _batches(missing, _IN_BATCH):
             for rec in self._backend._client.query(
-                self._names.chunks,
-                filter=_in("row", part),
-                output_fields=[
-                    "row",
-                    "chunk_id",
-                    "doc_id",
-                    "start",
-                    "end",
-                    "text",
-                    "tokens",
-                    "fields",
-                    "sent_lo",
-                    "sent_hi",
-                    "vector",
-                ],  # fmt: skip
+                collection, filter=_in(key, part), output_fields=fields
             ):
-                c = _Chunk(
-                    ChunkRow(
-                        int(rec["row"]),
-                        rec["chunk_id"],
-                        rec["doc_id"],
-                        int(rec["start"]),
-                        int(rec["end"]),
-                        rec["text"],
-                        split_tokens(rec["tokens"]),
-                    ),
-                    np.asarray(rec["vector"], dtype=np.float32),
-                    split_tokens(rec["fields"]),
-                    (int(rec["sent_lo"]), int(rec["sent_hi"])),
-                )
-                got[c.row.row] = c
-                cache.keep((gen, c.row.row), c)
-        try:
-            return [got[int(r)] for r in rows]
-        except KeyError as exc:
+                got[int(rec[key])] = value = build(rec)
+                cache.keep((gen, int(rec[key])), value)
+        out = [got[int(i)] for i in ids]
+        lost = next((int(i) for i, v in zip(ids, out, strict=True) if v is None), None)
+        if lost is not None:
             raise StoreError(
-                f"chunk row {exc.args[0]} is not in Milvus generation {gen} (dropped since this "
-                "version was read: reopen the store)"
-            ) from None
+                f"{what} {lost} is not in Milvus generation {gen} (dropped since this version "
+                "was read: reopen the store)"
+            )
+        return out
+
+    def _chunks(self, rows: Sequence[int]) -> list[_Chunk]:
+        fields = "row chunk_id doc_id start end text tokens fields sent_lo sent_hi vector"
+
+        def build(rec: dict[str, Any]) -> _Chunk:
+            return _Chunk(
+                ChunkRow(
+                    int(rec["row"]),
+                    rec["chunk_id"],
+                    rec["doc_id"],
+                    int(rec["start"]),
+                    int(rec["end"]),
+                    rec["text"],
+                    split_tokens(rec["tokens"]),
+                ),
+                np.asarray(rec["vector"], dtype=np.float32),
+                split_tokens(rec["fields"]),
+                (int(rec["sent_lo"]), int(rec["sent_hi"])),
+            )
+
+        cache, names = self._backend._chunk_cache, self._names.chunks
+        return self._fetch(cache, names, "row", rows, fields.split(), build, "chunk row")
 
     def _sentences(self, ids: Sequence[int]) -> list[_Sentence]:
-        cache = self._backend._sentence_cache
-        gen = self._pointer.gen
-        got = {i: cache.take((gen, int(i))) for i in ids}
-        missing = [i for i, s in got.items() if s is None]
-        for part in _batches(missing, _IN_BATCH):
-            for rec in self._backend._client.query(
-                self._names.sentences,
-                filter=_in("sid", part),
-                output_fields=["sid", "doc_id", "start", "end", "text", "tokens", "seq", "vector"],
-            ):
-                s = _Sentence(
-                    SentenceRow(
-                        int(rec["sid"]),
-                        rec["doc_id"],
-                        int(rec["start"]),
-                        int(rec["end"]),
-                        rec["text"],
-                        split_tokens(rec["tokens"]),
-                    ),
-                    np.asarray(rec["vector"], dtype=np.float32),
-                    int(rec["seq"]),
-                )
-                got[s.row.row] = s
-                cache.keep((gen, s.row.row), s)
-        try:
-            return [got[int(i)] for i in ids]
-        except KeyError as exc:
-            raise StoreError(
-                f"sentence {exc.args[0]} is not in Milvus generation {gen}: reopen the store"
-            ) from None
+        fields = "sid doc_id start end text tokens seq vector"
+
+        def build(rec: dict[str, Any]) -> _Sentence:
+            return _Sentence(
+                SentenceRow(
+                    int(rec["sid"]),
+                    rec["doc_id"],
+                    int(rec["start"]),
+                    int(rec["end"]),
+                    rec["text"],
+                    split_tokens(rec["tokens"]),
+                ),
+                np.asarray(rec["vector"], dtype=np.float32),
+                int(rec["seq"]),
+            )
+
+        cache, names = self._backend._sentence_cache, self._names.sentences
+        return self._fetch(cache, names, "sid", ids, fields.split(), build, "sentence")
 
 
 # -- the write side --------------------------------------------------------------------------------
