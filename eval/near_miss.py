@@ -7,9 +7,11 @@ An unanswerable question about a company the articles cover reads like this: its
 topic are in the passage, its answer is not. Training pairs some questions with such a paragraph
 as no-answer examples (eval/train_reader.py --hard-neg); the confidence fit asks the held-out
 DRCD/CMRC questions over their paragraphs made so, as unanswerable rows
-(eval/fit_reader_confidence.py). Run as a script, it reads each held-out question over its
-paragraph and over the near miss with a reader (the shipped one by default) and prints how often
-each says "no answer" and the AUC of the best span's margin over the no-answer score.
+(eval/fit_reader_confidence.py), and the seeds' answerable dev questions over the articles less
+their answers' sentences (`near_miss_seeds`), the same kind in the articles' own domain. Run as
+a script, it reads each held-out question over its paragraph and over the near miss with a
+reader (the shipped one by default) and prints how often each says "no answer" and the AUC of
+the best span's margin over the no-answer score.
 """
 
 from __future__ import annotations
