@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.evaluate import GoldItem
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = ROOT / "eval" / "gold" / "mrc_heldout.json"
@@ -72,7 +75,7 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 
 
 def near_miss_seeds(
-    documents: list[tuple[str, str]], gold: list[Any], dest: Path, part: int, parts: int
+    documents: list[tuple[str, str]], gold: list[GoldItem], dest: Path, part: int, parts: int
 ) -> list[str]:
     """A SQuAD-layout file of the seeds' documents ((doc_id, cleaned text) pairs) less the
     sentences that hold the answer of every `parts`-th answerable dev question from `part` on:

@@ -154,7 +154,8 @@ def load_training_data(
             # 1 in 40 CMRC/DRCD questions held out to watch the training; XQuAD dev is all used
             # still drawn where the file decides: the no-answer pairs keep their random stream
             drawn = ex.source in ("drcd", "cmrc") and rng.random() < 0.025
-            if ex.qid in fixed if fixed else drawn:
+            held_out = ex.qid in fixed if fixed else drawn
+            if held_out:
                 held.append(ex)
                 continue
             if senses and ex.source in ("drcd", "cmrc") and switch_rng.random() < code_switched:
