@@ -112,6 +112,8 @@ class SpanReader:
         for i in range(len(texts)):
             picked: list[Span] = []
             for s in sorted(spans[i], key=lambda s: -s.score):
+                if "\n" in texts[i][s.start : s.end]:
+                    continue  # an answer never runs over a line break ("肖芳\n\n编辑 | 文姝琪")
                 if all(s.end <= p.start or s.start >= p.end for p in picked):
                     picked.append(s)
                 if len(picked) == keep:
