@@ -99,6 +99,7 @@ def test_the_one_item_of_a_sentence_is_the_nearest_the_question_does_not_name(
 DOCS = [
     Document("ali", "阿里云宣布在墨西哥投资新建数据中心。阿里云在韩国、马来西亚和泰国都有区域。"),
     Document("aws", "亚马逊云科技将在墨西哥建设数据中心。该区域预计明年上线。"),
+    Document("app", "不少应用难逃倒U型曲线。其核心原因有二：技术没有壁垒；服务链条短。"),
 ]
 
 
@@ -148,3 +149,21 @@ def test_without_items_the_list_is_the_best_sentences_each_cited(store: Store) -
     answer, citations = list_answer(query, ranked, {}, {}, store, AnswerSettings())
     assert answer == "该区域预计明年上线。 [1]；阿里云宣布在墨西哥投资新建数据中心。 [2]"
     assert [c.n for c in citations] == [1, 2]
+
+
+def test_a_sentence_cut_at_a_semicolon_is_quoted_to_its_end(store: Store) -> None:
+    # The splitter ends a sentence at "；", which joins the parts of one enumeration: quoting
+    # the first part alone answered "two reasons" with one. The second part, ranked too, is
+    # not quoted twice.
+    ranked = _ranked(
+        store, "其核心原因有二：技术没有壁垒；", "不少应用难逃倒U型曲线。", "服务链条短。"
+    )
+    query = _query("应用难逃倒U型曲线的两个原因是什么？", "原因", "曲线")
+    answer, citations = list_answer(query, ranked, {}, {}, store, AnswerSettings())
+    assert answer == "其核心原因有二：技术没有壁垒；服务链条短。 [1]；不少应用难逃倒U型曲线。 [2]"
+    text = DOCS[2].text
+    assert [(c.n, c.quote) for c in citations] == [
+        (1, "其核心原因有二：技术没有壁垒；服务链条短。"),
+        (2, "不少应用难逃倒U型曲线。"),
+    ]
+    assert all(text[c.start : c.end] == c.quote for c in citations)

@@ -201,6 +201,22 @@ def _cite(n: int, index: Store, sent: SentenceRow) -> Citation:
     return Citation.of(n, index.documents[sent.doc_id], sent.start, sent.end)
 
 
+_CLAUSE_END = "；;"
+_SENTENCE_END = "。！？!?\n"
+
+
+def _whole_sentence(n: int, index: Store, sent: SentenceRow) -> Citation:
+    """`sent` run on to the end of its sentence where it ends at a "；": the sentence splitter
+    cuts there, but "；" joins the parts of one enumeration ("原因有二：A；B。"), so a list answer
+    that quotes the first part alone misses the items after it."""
+    text = index.documents[sent.doc_id].text
+    end = sent.end
+    if text[sent.start : end].rstrip()[-1:] in _CLAUSE_END:
+        stops = [i for ch in _SENTENCE_END if (i := text.find(ch, end)) >= 0]
+        end = min(stops) + (text[min(stops)] != "\n") if stops else len(text)
+    return Citation.of(n, index.documents[sent.doc_id], sent.start, end)
+
+
 def list_answer(
     query: Query,
     ranked: list[Candidate],
@@ -242,10 +258,14 @@ def list_answer(
             citations.append(_cite(n, index, c.sent))
         return "；".join(parts), citations
     length = 0
-    for i, c in enumerate(picked, 1):
-        if length + len(c.sent.text) > settings.max_answer_chars - 20 and parts:
+    for c in picked:
+        if any(x.doc_id == c.sent.doc_id and x.start <= c.sent.start < x.end for x in citations):
+            continue  # the rest of a sentence already quoted
+        i = len(citations) + 1
+        cited = _whole_sentence(i, index, c.sent)
+        if length + len(cited.quote) > settings.max_answer_chars - 20 and parts:
             break
-        parts.append(f"{c.sent.text} [{i}]")
-        citations.append(_cite(i, index, c.sent))
-        length += len(c.sent.text) + 5
+        parts.append(f"{cited.quote} [{i}]")
+        citations.append(cited)
+        length += len(cited.quote) + 5
     return "；".join(parts), citations
