@@ -213,7 +213,8 @@ def _whole_sentence(n: int, index: Store, sent: SentenceRow) -> Citation:
     end = sent.end
     if text[sent.start : end].rstrip()[-1:] in _CLAUSE_END:
         stops = [i for ch in _SENTENCE_END if (i := text.find(ch, end)) >= 0]
-        end = min(stops) + (text[min(stops)] != "\n") if stops else len(text)
+        stop = min(stops, default=len(text))
+        end = stop + 1 if stop < len(text) and text[stop] != "\n" else stop  # keeps the "。"
     return Citation.of(n, index.documents[sent.doc_id], sent.start, end)
 
 
