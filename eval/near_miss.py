@@ -25,17 +25,20 @@ if TYPE_CHECKING:
     from rag.evaluate import GoldItem
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.chunk import SENTENCE_STOPS, sentence_stop  # noqa: E402
+from rag.metrics import normalise  # noqa: E402
+
 HELD_OUT = ROOT / "eval" / "gold" / "mrc_heldout.json"
 
-_SENTENCE_END = "。！？!?\n"
 MIN_LEFT = 60  # characters: less is not a paragraph to read
 
 
 def without_answer_sentence(context: str, start: int, end: int) -> str:
     """`context` less the sentence(s) that [start, end) falls in, "" if too little is left."""
-    lo = max((context.rfind(ch, 0, start) for ch in _SENTENCE_END), default=-1) + 1
-    his = [i for ch in _SENTENCE_END if (i := context.find(ch, end)) >= 0]
-    hi = min(his) + 1 if his else len(context)
+    lo = max((context.rfind(ch, 0, start) for ch in SENTENCE_STOPS), default=-1) + 1
+    hi = min(sentence_stop(context, end) + 1, len(context))
     rest = (context[:lo] + context[hi:]).strip()
     return rest if len(rest) >= MIN_LEFT else ""
 
@@ -66,7 +69,7 @@ MAX_REMOVED = 4  # sentences a question's answer may sit in; more is not one fac
 def _sentences(text: str) -> list[tuple[int, int]]:
     out, lo = [], 0
     for i, ch in enumerate(text):
-        if ch in _SENTENCE_END:
+        if ch in SENTENCE_STOPS:
             out.append((lo, i + 1))
             lo = i + 1
     if lo < len(text):
@@ -83,8 +86,6 @@ def near_miss_seeds(
     alternatives removed. Those questions, now unanswerable about articles that still speak of
     their companies, are returned (and written as the file's questions): the seeds' own near
     misses, of which their dev split has 12 written by hand."""
-    from rag.metrics import normalise
-
     sents = {d: [(a, b, normalise(t[a:b])) for a, b in _sentences(t)] for d, t in documents}
 
     def holding(alts: list[str]) -> set[tuple[str, int]]:
@@ -124,7 +125,6 @@ def near_miss_seeds(
 def main() -> None:
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
 
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_WEIGHTS

@@ -129,6 +129,14 @@ def _place_greedy(text: str, pieces: list[str]) -> list[int]:
 # A sentence ends at a terminator (with any closing quotes or brackets after it) or a line break.
 _SENTENCE = re.compile(r"[^\n]*?(?:[。！？!?；]+[”’」』）)\"']*|\.(?=\s|$)[”’\"']*|(?=\n)|$)", re.S)
 MIN_SENTENCE_CHARS = 2
+# Where a whole sentence ends: a terminator or a line break. Not "；", where `split_sentences`
+# cuts too, but which joins the parts of one sentence ("原因有二：A；B。").
+SENTENCE_STOPS = "。！？!?\n"
+
+
+def sentence_stop(text: str, pos: int) -> int:
+    """The index of the first of SENTENCE_STOPS at or after `pos`; len(text) if there is none."""
+    return min((i for ch in SENTENCE_STOPS if (i := text.find(ch, pos)) >= 0), default=len(text))
 
 
 def split_sentences(doc: Document) -> list[Sentence]:

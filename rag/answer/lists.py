@@ -26,6 +26,7 @@ from rag.answer.spans import (
     tagged,
     term_hits,
 )
+from rag.chunk import sentence_stop
 from rag.retrieve import Query
 from rag.store import SentenceRow, Store
 from rag.types import Citation
@@ -202,7 +203,6 @@ def _cite(n: int, index: Store, sent: SentenceRow) -> Citation:
 
 
 _CLAUSE_END = "；;"
-_SENTENCE_END = "。！？!?\n"
 
 
 def _whole_sentence(n: int, index: Store, sent: SentenceRow) -> Citation:
@@ -212,8 +212,7 @@ def _whole_sentence(n: int, index: Store, sent: SentenceRow) -> Citation:
     text = index.documents[sent.doc_id].text
     end = sent.end
     if text[sent.start : end].rstrip()[-1:] in _CLAUSE_END:
-        stops = [i for ch in _SENTENCE_END if (i := text.find(ch, end)) >= 0]
-        stop = min(stops, default=len(text))
+        stop = sentence_stop(text, end)
         end = stop + 1 if stop < len(text) and text[stop] != "\n" else stop  # keeps the "。"
     return Citation.of(n, index.documents[sent.doc_id], sent.start, end)
 
