@@ -220,6 +220,18 @@ def soup_int8(states: list[dict], frozen: int) -> dict[str, torch.Tensor]:  # ty
     return out
 
 
+def from_int8(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`soup_int8`'s tensors as float: q x its row's scale."""
+    out = {}
+    for k, v in packed.items():
+        if k.endswith(":q"):
+            name = k.removesuffix(":q")
+            out[name] = v.float() * packed[name + ":s"][:, None]
+        elif not k.endswith(":s"):
+            out[k] = v
+    return out
+
+
 def device(pack: Path, out: Path, work: Path, jobs: int, budget: float) -> None:
     """Every run of the spec (`jobs` at a time, each in its own process, stopped at `budget`
     seconds), then one int8 soup file per group of the runs that finished, and a log."""
@@ -272,14 +284,7 @@ def unpack(src: Path, dest: Path) -> None:
     runs = got["runs"]
     e5 = load_e5()
     model = SpanReader(E5Encoder.from_e5(e5, layers=runs[0]["layers"]))
-    state = model.state_dict()
-    for k, v in got["state"].items():
-        if k.endswith(":q"):
-            name = k.removesuffix(":q")
-            state[name] = v.float() * got["state"][name + ":s"][:, None]
-        elif not k.endswith(":s"):
-            state[k] = v
-    model.load_state_dict(state)
+    model.load_state_dict({**model.state_dict(), **from_int8(got["state"])})
     dest.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict()}, dest / "checkpoint.pt")
     held = tr.load_training_data(runs[0]["seed"], runs[0]["neg"])[1]

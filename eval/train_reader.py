@@ -696,8 +696,13 @@ def _run_line(info: dict) -> str:  # type: ignore[type-arg]
             if info.get("train_seconds")
             else ""
         )
-        + f"; held-out DRCD/CMRC questions ({held.get('n', '?')}): EM {held.get('em', 0):.3f}, "
-        f"F1 {held.get('f1', 0):.3f} (float weights, the question's paragraph only)."
+        + (
+            f"; held-out DRCD/CMRC questions ({held['n']}): EM {held['em']:.3f}, F1 "
+            f"{held['f1']:.3f} (float weights, the question's paragraph only)"
+            if held
+            else ""
+        )
+        + "."
     )
 
 
@@ -706,7 +711,8 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
     that `eval/reader_report.py` leaves in rag/reader/data/eval.json (when it has run)."""
     evals_path = SHIPPED / "eval.json"
     evals = json.loads(evals_path.read_text()) if evals_path.exists() else {}
-    runs = info.get("soup") or [info]
+    # A soup of soups (eval/gpu_pack.py brings each group back averaged) lists every run in it.
+    runs = [run for r in info.get("soup") or [info] for run in r.get("soup") or [r]]
     xq = info.get("xquad_articles") or 24
     lines = [
         "# Model card: e5-reader (extractive span reader)",
@@ -733,12 +739,26 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         f"lowest {info['freeze']} layers frozen.",
     ]
     if len(runs) > 1:
+        groups = info.get("soup") or [info]
+        nested = any(g.get("soup") for g in groups)
         lines.append(
-            f"- Weights: the uniform average (a model soup) of {len(runs)} runs from the same "
-            "initialisation and seed that differ in their data mix (`python eval/train_reader.py "
-            "--export --soup RUN ...`), the frozen layers e5's own:"
+            f"- Weights: the average (a model soup) of {len(runs)} runs from the same "
+            "initialisation (--seed) that differ in their data mix, data seed or length "
+            "(`python eval/train_reader.py --export --soup RUN ...`), each run weighing the same"
+            + (f", averaged in {len(groups)} groups (eval/gpu_pack.py)" if nested else "")
+            + "; the frozen layers e5's own:"
         )
-        lines += [f"  {i}. {_run_line(r)}" for i, r in enumerate(runs, 1)]
+        if nested:
+            for i, g in enumerate(groups, 1):
+                held = g.get("held_out", {})
+                lines.append(
+                    f"  {i}. {len(g.get('soup') or [g])} run(s); their average (int8) on the "
+                    f"held-out DRCD/CMRC questions ({held.get('n')}): EM {held.get('em', 0):.3f}, "
+                    f"F1 {held.get('f1', 0):.3f} (the question's paragraph only):"
+                )
+                lines += [f"     - {_run_line(r)}" for r in g.get("soup") or [g]]
+        else:
+            lines += [f"  {i}. {_run_line(r)}" for i, r in enumerate(runs, 1)]
     else:
         lines.append(f"- Run: {_run_line(info)}")
     lines += ["", "## Evaluation (held-out data)", ""]
