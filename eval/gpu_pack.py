@@ -64,7 +64,7 @@ def run_args(run: dict, out: Path, device: str) -> SimpleNamespace:  # type: ign
 
 
 def _data_key(a: SimpleNamespace) -> str:
-    seed = a.seed if a.data_seed is None else a.data_seed
+    seed = tr.data_seed_of(a)
     return f"s{seed}-n{a.neg}-h{a.hard_neg}-c{a.code_switch}-m{a.max_len}-x{a.xquad_articles}"
 
 
@@ -79,16 +79,18 @@ def build(pack: Path, spec_path: Path) -> None:
         return pool.setdefault(tuple(ids), len(pool))
 
     sets: dict[str, dict[str, np.ndarray]] = {}
+    made: dict[str, list] = {}  # type: ignore[type-arg]  # train_reader's features, to check
     ctx_cache: dict = {}  # featurize's tokenised contexts, shared by every set
     for run in spec["runs"]:
         a = run_args(run, pack, "cpu")
         key = _data_key(a)
         if key in sets:
             continue
-        seed = a.seed if a.data_seed is None else a.data_seed
+        seed = tr.data_seed_of(a)
         data = tr.load_training_data(seed, a.neg, a.xquad_articles, a.hard_neg, a.code_switch)
-        rows = []
+        rows, made[key] = [], []
         for ex, (ids, s, e) in tr.featurize_all(data[0], tok, a.max_len, seed, ctx_cache):
+            made[key].append((ids, s, e))
             c_ids = ctx_cache[ex.context][0]
             head = len(tok.encode(ex.question).ids[:MAX_QUESTION_TOKENS]) + 3
             window = ids[head:-1]
@@ -134,17 +136,9 @@ def build(pack: Path, spec_path: Path) -> None:
         **spec,
     }
     (pack / "meta.json").write_text(json.dumps(meta, indent=1))
-    check(pack, used, {k: list(tr.featurize_all(*_redo(k, spec, tok, ctx_cache))) for k in sets})
+    check(pack, used, made)
     mb = (pack / "pack.npz").stat().st_size / 1e6
     print(f"wrote {pack}/pack.npz ({mb:.1f} MB): {len(sets)} feature sets, {len(used)} word rows")
-
-
-def _redo(key: str, spec: dict, tok, cache: dict):  # type: ignore[no-untyped-def, type-arg]
-    run = next(r for r in spec["runs"] if _data_key(run_args(r, Path("."), "cpu")) == key)
-    a = run_args(run, Path("."), "cpu")
-    seed = a.seed if a.data_seed is None else a.data_seed
-    examples = tr.load_training_data(seed, a.neg, a.xquad_articles, a.hard_neg, a.code_switch)[0]
-    return examples, tok, a.max_len, seed, cache
 
 
 def check(pack: Path, used: np.ndarray, original: dict) -> None:  # type: ignore[type-arg]
@@ -152,7 +146,7 @@ def check(pack: Path, used: np.ndarray, original: dict) -> None:  # type: ignore
     for key, pairs in original.items():
         rebuilt = features(pack, key)
         assert len(rebuilt) == len(pairs), key
-        for (ids, s, e), (_, (o_ids, o_s, o_e)) in zip(rebuilt, pairs, strict=True):
+        for (ids, s, e), (o_ids, o_s, o_e) in zip(rebuilt, pairs, strict=True):
             assert (s, e) == (o_s, o_e) and used[ids].tolist() == o_ids, key
     print(f"checked: {sum(len(p) for p in original.values())} features rebuilt exactly")
 
@@ -163,9 +157,8 @@ def _load(pack: Path):  # type: ignore[no-untyped-def]
 
 
 def features(pack: Path, key: str) -> list[tuple[np.ndarray, int, int]]:
-    _, z = _load(pack)
+    meta, z = _load(pack)
     tokens, bounds = z["tokens"], z["bounds"]
-    meta = json.loads((pack / "meta.json").read_text())
     out = []
     for head, ctx, lo, n, s, e in z[f"set:{key}"]:
         window = tokens[bounds[ctx] + lo : bounds[ctx] + lo + n]
@@ -210,11 +203,9 @@ def soup_int8(states: list[dict], frozen: int) -> dict[str, torch.Tensor]:  # ty
         if k.startswith("encoder.layers.") and int(k.split(".")[2]) < frozen:
             continue
         v = sum(s[k].float().cpu() for s in states) / len(states)
-        if k.endswith(".weight") and v.dim() == 2:
-            scale = v.abs().amax(dim=1) / 127.0
-            scale[scale == 0] = 1.0
-            out[k + ":q"] = torch.clamp(torch.round(v / scale[:, None]), -127, 127).to(torch.int8)
-            out[k + ":s"] = scale
+        if k.endswith(".weight") and v.dim() == 2:  # [out, in]: the export's [in, out] columns
+            q, scale = tr.int8_columns(v.numpy().T)
+            out[k + ":q"], out[k + ":s"] = torch.from_numpy(q.T.copy()), torch.from_numpy(scale)
         else:
             out[k] = v
     return out
@@ -251,12 +242,14 @@ def device(pack: Path, out: Path, work: Path, jobs: int, budget: float) -> None:
         for name, p in list(running.items()):
             if p.poll() is not None:
                 del running[name]
+                logs[name].close()
                 if p.returncode == 0:
                     done.append(name)
                 print(f"{time.time() - t0:5.0f}s {name}: exit {p.returncode}", flush=True)
         if time.time() - t0 > budget:
             for name, p in running.items():
                 p.kill()
+                logs[name].close()
                 print(f"{name}: stopped at the budget", flush=True)
             todo, running = [], {}
     report = {"seconds": round(time.time() - t0), "done": done, "groups": {}}

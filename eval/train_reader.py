@@ -181,6 +181,11 @@ def load_training_data(
     return train, held
 
 
+def data_seed_of(args) -> int:  # type: ignore[no-untyped-def]
+    """The seed of a run's data mix and batch order: --data-seed, else --seed."""
+    return int(args.seed if args.data_seed is None else args.data_seed)
+
+
 def dump_held(held: list[Example], dest: Path) -> None:
     """The held-out questions, a paragraph an article, in the SQuAD layout `rag eval --squad`
     reads: answerable questions the reader never saw, for tuning and fitting what sits on top of
@@ -345,7 +350,7 @@ def main() -> None:
     if args.dump_held:
         dump_held(load_training_data(args.seed, args.neg, args.xquad_articles)[1], args.dump_held)
         return
-    data_seed = args.seed if args.data_seed is None else args.data_seed
+    data_seed = data_seed_of(args)
     torch.set_num_threads(args.threads)
     e5 = load_e5()
     tok = e5.tokenizer
@@ -394,7 +399,7 @@ def train(model, feats, table: torch.Tensor, pad: int, args) -> None:  # type: i
     """Train `model` on `feats` (word ids into `table`, start, end) on `args.device`, with a
     checkpoint and train_state.json in `args.out`; rerun, it resumes from the checkpoint."""
     device = torch.device(args.device)
-    data_seed = args.seed if args.data_seed is None else args.data_seed
+    data_seed = data_seed_of(args)
     model.to(device)
     table = table.to(device)
     model.encoder.freeze(args.freeze)
@@ -545,6 +550,13 @@ def held_out_eval(model, held, tok, table, max_len):  # type: ignore[no-untyped-
     return float(np.mean(ems)), float(np.mean(f1s)), noans / max(1, len(held))
 
 
+def int8_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`w` [K, N] as int8 with one float32 scale per column (symmetric, max |w| -> 127)."""
+    scale = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
+
+
 def int8_weights(src: Path, dest: Path) -> None:
     """The float graph at `src` with each MatMul's constant weight stored as int8 (symmetric,
     one scale per output column) behind a DequantizeLinear, at `dest`. Only the weights are
@@ -563,9 +575,7 @@ def int8_weights(src: Path, dest: Path) -> None:
         if n.op_type == "MatMul" and n.input[1] in init:
             name = n.input[1]
             w = numpy_helper.to_array(init[name])  # [K, N]
-            scale = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
-            scale[scale == 0] = 1.0
-            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            q, scale = int8_columns(w)
             dropped.add(name)
             added += [
                 numpy_helper.from_array(q, name + "_q"),
