@@ -119,6 +119,10 @@ class ReaderEvidence(Evidence):
     span_untyped: float = Field(
         description="1 when a date or number question's span holds none, else 0"
     )
+    window_words: float = Field(
+        description="the share of the question's words in the span's sentence and the one before"
+    )
+    passage_words: float = Field(description="the share of the question's words in its passage")
 
 
 class AskResponse(_Response):

@@ -204,7 +204,9 @@ class Pipeline:
         reader = self.reader
         if reader is not None:
             t = time.perf_counter()
-            result = read_answer(query, passages, result, live.index, reader, self.reader_settings)
+            result = read_answer(
+                query, passages, result, live.index, reader, self.reader_settings, dictionary
+            )
             timings["read"] = (time.perf_counter() - t) * 1000
         if not result.abstained and not has_content_words(
             folded, lambda w: live.index.knows(w) or bool(self.dictionary.translate(w))

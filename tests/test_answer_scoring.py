@@ -8,11 +8,13 @@ import copy
 import pytest
 
 from rag.answer import AnswerSettings, extract_answer, rank_passages, score_sentences
+from rag.answer.scoring import word_share
 from rag.config import Settings
 from rag.embed import HashEmbedder
 from rag.indexing import open_indexer
 from rag.retrieve import Retriever, make_query
 from rag.store import Store
+from rag.translate import Dictionary
 from rag.types import Document, Passage
 
 DOCS = [
@@ -127,3 +129,33 @@ def test_with_no_sentence_read_the_retrieval_order_and_score_stand(store: Store)
     assert [(r.retrieved, r.sentence) for r in ranking] == [
         (i, p.score) for i, p in enumerate(passages)
     ]
+
+
+@pytest.mark.parametrize(
+    ("question", "share"),
+    [
+        ("腾讯云在沙特启动了什么项目？", 1.0),  # 腾讯 云 沙特 启动 项目: every word there
+        ("腾讯云在沙特有多少名员工？", 0.6),  # 名 员工 are not: a near miss
+        ("MiniMax在沙特有多少名员工？", 0.25),  # nor is MiniMax: 沙特 alone
+        ("什么？", 1.0),  # nothing to count
+    ],
+)
+def test_word_share_counts_the_chinese_questions_words_in_the_text(
+    question: str, share: float
+) -> None:
+    query = make_query(question, EMBEDDER)
+    text = ["腾讯云在沙特啓動了数字化项目。"]  # Traditional 啓動 is folded to 启动
+    assert word_share(query, text, None) == pytest.approx(share)
+
+
+def test_word_share_meets_an_english_question_through_the_glosses() -> None:
+    dictionary = Dictionary.load()
+    question = "How many employees does Huawei have in Saudi Arabia?"
+    query = make_query(question, EMBEDDER, dictionary)
+    assert set(query.english) == {"employe", "huawei", "saudi", "arabia"}  # stemmed
+    staff = ["华为在沙特阿拉伯有500名员工。"]
+    assert word_share(query, staff, dictionary) == 1.0  # 员工 glosses as "employee"
+    assert word_share(query, ["华为在沙特阿拉伯启动了数字化项目。"], dictionary) == 0.75
+    # Huawei as it is, 沙特 is "Saudi" alone
+    assert word_share(query, ["Huawei在沙特启动了项目。"], dictionary) == 0.5
+    assert word_share(query, staff, None) == 1.0  # no dictionary: nothing to count

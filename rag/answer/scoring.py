@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.settings import AnswerSettings
-from rag.lexical import STOPWORDS, han_bigrams
+from rag.lexical import STOPWORDS, content_tokens, han_bigrams, tokenize
 from rag.retrieve import Query
+from rag.script import fold
 from rag.store import SentenceRow, Store
 from rag.translate import Dictionary
 from rag.types import Passage, RankedPassage
@@ -78,6 +79,27 @@ def idf_weights(
 def share(weights: dict[str, float], bag: AbstractSet[str]) -> float:
     """The weighted share of the items that `bag` holds."""
     return sum(w for t, w in weights.items() if t in bag) / (sum(weights.values()) or 1.0)
+
+
+def word_share(query: Query, texts: Sequence[str], dictionary: Dictionary | None) -> float:
+    """The share of the question's content words that the texts use: a Chinese question's
+    words as they are, an English question's (stemmed) among the texts' CC-CEDICT glosses and
+    Latin-script words. 1.0 where there is nothing to count (an English question without a
+    dictionary, a question of stopwords)."""
+    if query.lang == "en":
+        if dictionary is None or not query.english:
+            return 1.0
+        words = set(dictionary.gloss(t for x in texts for t in tokenize(x)))
+        words.update(w for x in texts for w in dictionary.english_words(x))
+        units = set(query.english)
+        return len(units & words) / len(units)
+    # Single Latin letters and digits ("A轮", "5") say nothing of the topic; a Chinese
+    # character alone ("云") does.
+    units = {t for t in content_tokens(query.text) if len(t) > 1 or not t.isascii()}
+    if not units:
+        return 1.0
+    text = fold("".join(texts)).lower()
+    return sum(u in text for u in units) / len(units)
 
 
 def _candidates(passages: list[Passage], index: Store) -> list[Candidate]:

@@ -1,6 +1,7 @@
 """Reader answers: the trained reader's best span across the top passages, cited, or abstention.
 
-Entry point: `read_answer(query, passages, rules, index, reader, settings) -> AnswerResult`.
+Entry point: `read_answer(query, passages, rules, index, reader, settings, dictionary=None)
+-> AnswerResult`.
 
 The rule answerer runs first (it is cheap): its passage ranking (by best sentence) decides which
 passages the reader reads, and its answer stands for yes/no questions, which a span cannot
@@ -10,9 +11,10 @@ passage's rank, inside their best sentence, over their typed span), its citation
 of the document around it (so `text[start:end] == quote` holds as for every citation). A date
 or number question whose span holds no date or number of the asked-for kind takes the rules'
 answer where theirs holds one. The confidence is a logistic model of the span's margin over
-the passage's no-answer score, fitted on dev data by eval/fit_reader_confidence.py and loaded
-from `rag/reader/data/confidence.json`. List questions take every span close to the best,
-across passages and documents, deduplicated, each cited.
+the passage's no-answer score and of how many of the question's words stand around it, fitted
+on dev data by eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`.
+List questions take every span close to the best, across passages and documents, deduplicated,
+each cited.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from rag.answer import (
     load_fitted,
     logistic,
 )
+from rag.answer.scoring import word_share
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
 from rag.store import Store
+from rag.translate import Dictionary
 from rag.types import Citation, Evidence, Passage
 
 CONFIDENCE_FILE = DATA_DIR / "confidence.json"
@@ -43,7 +47,19 @@ _TRIM = " \t\r\n，。、；：！？,.;:!?（）()「」“”\"'《》"
 # `untyped` (the rules' best sentence lacks the date or number the question asks for) and
 # `span_untyped` (so does the reader's span) catch near misses: the passage is on topic, the
 # asked-for fact is not in it.
-FEATURES = ("margin", "score", "dense", "lexical", "untyped", "span_untyped")
+# `window_words` and `passage_words` (the share of the question's words around the span, and
+# in its passage) catch a span bound to the wrong entity or fact: "iFlytek's revenue" answered
+# from a sentence on CapCut's, "how many employees" from one that names the company only.
+FEATURES = (
+    "margin",
+    "score",
+    "dense",
+    "lexical",
+    "untyped",
+    "span_untyped",
+    "window_words",
+    "passage_words",
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,7 @@ class ReaderSettings:
     read_k: int = 3  # passages read (see bench/latency.py for the cost of each)
     abstain_below: float = 0.5
     # Logistic weights over FEATURES plus a bias; replaced by the fitted file when it exists.
-    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     # Logits taken off a span per place its passage stands below the first in the rules'
     # ranking: raw span scores compare badly across passages, the ranking names the right
     # passage more often (tuned on dev: eval/reports/reader/README.md).
@@ -101,6 +117,8 @@ class ReaderEvidence(Evidence):
     score: float = 0.0  # start + end logit of the best span
     passage: int = 0  # which passage (in retrieval order) it came from
     span_untyped: float = 0.0  # 1 when a date/number question's span holds none
+    window_words: float = 1.0  # the question's words in the span's sentence and the one before
+    passage_words: float = 1.0  # ... in the span's passage (`rag.answer.scoring.word_share`)
 
     def features(self) -> tuple[float, ...]:
         return tuple(float(getattr(self, f)) for f in FEATURES)
@@ -197,6 +215,14 @@ def _rules_regions(
     return (c.doc_id, c.start, c.end), typed
 
 
+def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
+    """The sentences of `p`'s chunk that hold document characters [start, end), and the one
+    before them in the document (it often names what "it" or "该公司" is)."""
+    sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
+    prev = index.previous_sentence(sents[0]) if sents else None
+    return [s.text for s in ([prev] if prev else []) + sents]
+
+
 def read_answer(
     query: Query,
     passages: list[Passage],
@@ -204,7 +230,10 @@ def read_answer(
     index: Store,
     reader: SpanReader,
     settings: ReaderSettings,
+    dictionary: Dictionary | None = None,
 ) -> AnswerResult:
+    """The reader's answer; with a dictionary (as the rules had), English questions' words
+    are also looked for in the passages' glosses for the confidence."""
     if rules.answer_type == AnswerType.YES_NO.value or not passages:
         return rules
     order = [r.retrieved for r in rules.ranking] or list(range(len(passages)))
@@ -240,6 +269,7 @@ def read_answer(
         and not rules.abstained
         and not lacks_typed_span(rules.answer, qtype)
     )
+    src = passages[best.passage]
     evidence = ReaderEvidence(
         ev.dense,
         ev.lexical,
@@ -248,6 +278,8 @@ def read_answer(
         best.score,
         best.passage,
         float(untyped and not take_rules),  # of the answer given
+        word_share(query, _window(index, src, best.start, best.end), dictionary),
+        word_share(query, [src.text], dictionary),
     )
     confidence = evidence.confidence(settings.weights)
     # The passage the answer came from first, then the rules' order; it scores as the best of
@@ -265,7 +297,7 @@ def read_answer(
     if take_rules:
         return replace(rules, confidence=confidence, evidence=evidence)
     picked = [best]
-    doc = passages[best.passage].doc_id
+    doc = src.doc_id
     if (
         rules.answer_type == AnswerType.LIST.value
         and settings.list_rules
@@ -274,7 +306,6 @@ def read_answer(
     ):
         return replace(rules, confidence=confidence, evidence=evidence, ranking=ranking)
     if rules.answer_type == AnswerType.LIST.value and settings.list_enumeration:
-        p = passages[best.passage]
         sents = [
             x for x in index.chunk_sentences(p.row) if x.start <= best.start and best.end <= x.end
         ]
