@@ -1,6 +1,6 @@
 """Near misses: a question over its own paragraph less the sentence that holds its answer.
 
-    from near_miss import without_answer_sentence, near_miss_squad
+    from near_miss import without_answer_sentence, near_miss_squad, swap_name
     .venv/bin/python eval/near_miss.py [READER.onnx]   # how well a reader tells them apart
 
 An unanswerable question about a company the articles cover reads like this: its entity and
@@ -17,6 +17,7 @@ the best span's margin over the no-answer score.
 from __future__ import annotations
 
 import json
+import random
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,35 @@ def without_answer_sentence(context: str, start: int, end: int) -> str:
     hi = min(sentence_stop(context, end) + 1, len(context))
     rest = (context[:lo] + context[hi:]).strip()
     return rest if len(rest) >= MIN_LEFT else ""
+
+
+# jieba's tags for names: people, places, organisations, other proper nouns.
+NAME_TAGS = ("nr", "ns", "nt", "nz")
+
+
+def names(text: str) -> list[tuple[str, str]]:
+    """The (name, tag) pairs jieba's tagger finds in a Chinese text, two characters or more."""
+    import jieba.posseg as pseg
+
+    return [(w.word, w.flag) for w in pseg.lcut(text) if w.flag in NAME_TAGS and len(w.word) > 1]
+
+
+def swap_name(
+    question: str, context: str, pool: dict[str, list[str]], rng: random.Random
+) -> str | None:
+    """The question with one of its names that the context holds put in place of another name
+    of the same kind that the context does not hold, None where it has none: the paragraph
+    speaks of the first, so it no longer answers the question (SQuAD 2.0's entity swap). The
+    other near miss of the articles: "iFlytek's revenue" over a sentence on CapCut's."""
+    held = [(w, t) for w, t in names(question) if w in context]
+    if not held:
+        return None
+    word, tag = rng.choice(held)
+    for _ in range(10):
+        other = rng.choice(pool[tag])
+        if other not in context and word not in other and other not in word:
+            return question.replace(word, other, 1)
+    return None
 
 
 def near_miss_squad(src: Path, dest: Path) -> int:

@@ -11,7 +11,9 @@ the answer at a random place; with probability --neg a second one pairs it with 
 (of the same article where there is one) and points at <s>, "no answer here"; with probability
 --hard-neg a third pairs it with its own paragraph less the sentence that holds the answer (the
 near miss an unanswerable question about a covered company is: its entity is there, its answer
-not).
+not); with probability --swap-neg a Chinese question is also asked over its own paragraph with one
+of its names swapped for another of the same kind that the paragraph lacks (the other near miss:
+a fact of one company read as another's; eval/near_miss.py's `swap_name`).
 
 Deterministic for a seed; a checkpoint every --save-every steps; rerunning the same command
 resumes from the last one. Needs the `[train]` extra (torch).
@@ -109,11 +111,12 @@ def load_training_data(
     xquad_articles: int | None = None,
     hard_neg: float = 0.0,
     code_switched: float = 0.0,
+    swap_neg: float = 0.0,
 ) -> tuple[list[Example], list[Example]]:
     # Imported here: the training loop (`train`) also runs where only torch and NumPy are
     # installed (eval/gpu_pack.py, on a GPU machine), from features made beforehand.
     from code_switch import Senses, code_switch
-    from near_miss import without_answer_sentence
+    from near_miss import names, swap_name, without_answer_sentence
 
     from rag.evaluate import load_squad
 
@@ -145,6 +148,13 @@ def load_training_data(
     # Its own generator, so that adding hard negatives keeps the held-out questions as they were.
     hard_rng = random.Random(seed + 1)
     switch_rng = random.Random(seed + 2)  # the same for code-switching (eval/code_switch.py)
+    swap_rng = random.Random(seed + 3)  # and for names swapped (near_miss.swap_name)
+    pool: dict[str, list[str]] = {}
+    if swap_neg:  # the names of the Chinese training questions, by kind
+        for rows in parts[:3]:
+            for _a, _p, ex in rows:
+                for w, t in names(ex.question):
+                    pool.setdefault(t, []).append(w)
     held: list[Example] = []
     train: list[Example] = []
     for rows in parts:
@@ -161,9 +171,14 @@ def load_training_data(
             if held_out:
                 held.append(ex)
                 continue
+            asked = ex.question  # before code-switching: the names as jieba knows them
             if senses and ex.source in ("drcd", "cmrc") and switch_rng.random() < code_switched:
                 ex = replace(ex, question=code_switch(ex.question, senses, switch_rng))
             train.append(ex)
+            if swap_neg and ex.source in ("drcd", "cmrc") and swap_rng.random() < swap_neg:
+                q = swap_name(asked, ex.context, pool, swap_rng)
+                if q:
+                    train.append(Example(ex.qid + ":swap", q, ex.context, -1, "", ex.source))
             if rng.random() < neg:
                 others = [c for c in paras[a] if c != ex.context] or [
                     c for c in rng.sample(all_ctx, min(5, len(all_ctx))) if c != ex.context
@@ -289,6 +304,12 @@ def main() -> None:
         help="share of questions also paired with their paragraph less the answer's sentence",
     )
     ap.add_argument(
+        "--swap-neg",
+        type=float,
+        default=0.0,
+        help="share of the Chinese questions also asked with a name swapped (no answer)",
+    )
+    ap.add_argument(
         "--code-switch",
         type=float,
         default=0.0,
@@ -355,7 +376,7 @@ def main() -> None:
     e5 = load_e5()
     tok = e5.tokenizer
     train_examples, held = load_training_data(
-        data_seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch
+        data_seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch, args.swap_neg
     )
     feats = features(train_examples, tok, args.max_len, data_seed, args.max_examples)
     print(f"{len(held)} held out", flush=True)
@@ -685,7 +706,9 @@ def _run_line(info: dict) -> str:  # type: ignore[type-arg]
         f"{info['batch']} --seed {info['seed']}"
         + (f" --data-seed {info['data_seed']}" if info.get("data_seed") is not None else "")
         + (f" --xquad-articles {xq}" if xq < 24 else "")
+        + (f" --neg {info['neg']}" if info.get("neg", 0.25) != 0.25 else "")
         + (f" --hard-neg {info['hard_neg']}" if info.get("hard_neg") else "")
+        + (f" --swap-neg {info['swap_neg']}" if info.get("swap_neg") else "")
         + (f" --code-switch {info['code_switch']}" if info.get("code_switch") else "")
         + "`"
         + (
@@ -741,7 +764,9 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on). " if xq < 24 else "")
         + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
         f"a question paired with another paragraph of its article (share {info['neg']}), and "
-        "with `--hard-neg` its own paragraph less the sentence holding the answer (near misses). "
+        "with `--hard-neg` its own paragraph less the sentence holding the answer (near misses), "
+        "with `--swap-neg` (DRCD/CMRC) its own paragraph with a name of the question swapped for "
+        "another of the same kind the paragraph lacks (eval/near_miss.py). "
         "With `--code-switch`, a share of the DRCD/CMRC questions code-switched (words of two "
         "characters or more put into their first CC-CEDICT sense with probability 0.6: "
         "eval/code_switch.py).",

@@ -91,3 +91,16 @@ def test_seeds_near_misses_lose_every_sentence_of_their_answer_and_nothing_else(
     assert [q.golds for q in corpus.questions] == [[], []]
     # Every other question from `part`: the second of two parts asks q3 alone.
     assert near_miss.near_miss_seeds(docs, gold, dest, 1, 2) == ["华为计划投资多少？"]
+
+
+def test_a_swapped_name_is_one_the_paragraph_lacks_of_the_same_kind() -> None:
+    import random
+
+    question = "科大讯飞在新加坡的办公室哪天开业？"
+    assert ("新加坡", "ns") in near_miss.names(question)
+    pool = {"ns": ["新加坡", "马来西亚", "东南亚"], "nt": [], "nr": [], "nz": []}
+    swapped = {near_miss.swap_name(question, PARA, pool, random.Random(s)) for s in range(20)}
+    # 新加坡 is the one name the paragraph holds; 东南亚 is in it too, so only 马来西亚 will do
+    # (or none, where ten draws missed it)
+    assert swapped - {None} == {"科大讯飞在马来西亚的办公室哪天开业？"}
+    assert near_miss.swap_name("华为的总部在哪里？", PARA, pool, random.Random(0)) is None
