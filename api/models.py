@@ -123,6 +123,10 @@ class ReaderEvidence(Evidence):
         description="the share of the question's words in the span's sentence and the one before"
     )
     passage_words: float = Field(description="the share of the question's words in its passage")
+    refused: float = Field(
+        description="1 when a date or number question's span holds no numeral at all: refused "
+        "whatever the confidence, which is then 0"
+    )
 
 
 class AskResponse(_Response):

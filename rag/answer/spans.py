@@ -82,6 +82,15 @@ def lacks_typed_span(text: str, qtype: AnswerType) -> bool:
     return qtype in NUMERIC and not find_spans(text, TYPE_SPANS[qtype][0])
 
 
+_NUMERAL = re.compile(r"[0-9一二两三四五六七八九十百千万亿半]")
+
+
+def has_numeral(text: str) -> bool:
+    """Whether the text holds a digit or a Chinese numeral at all: a quantity the patterns do not
+    know ("一半以上", "昭和四十九年", a bare year) is still one, a name is not."""
+    return _NUMERAL.search(text) is not None
+
+
 # -- patterns: dates and numbers ------------------------------------------------------------------
 _HAN_DIGITS = "[一二两三四五六七八九十百千]+"
 # Fractions read "three parts of two": 三分之二 is two thirds, one quantity.

@@ -27,6 +27,7 @@ from rag.answer import (
     AnswerType,
     SpanKind,
     find_spans,
+    has_numeral,
     lacks_typed_span,
     list_items,
     load_fitted,
@@ -92,6 +93,10 @@ class ReaderSettings:
     # price) takes the rules' answer where theirs holds one: their patterns know the kinds, the
     # reader only learned them from examples.
     typed_rules: bool = False
+    # A date or number question still answered with no numeral at all (the rules had no date
+    # or number to give either) is not answered: "MiniMax有多少名员工？" -> a company name. The
+    # confidence weighs `span_untyped` against a sure span, and a sure span over a near miss won.
+    typed_only: bool = False
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -119,6 +124,8 @@ class ReaderEvidence(Evidence):
     span_untyped: float = 0.0  # 1 when a date/number question's span holds none
     window_words: float = 1.0  # the question's words in the span's sentence and the one before
     passage_words: float = 1.0  # ... in the span's passage (`rag.answer.scoring.word_share`)
+    # 1 when the span is refused whatever the confidence says (`typed_only`), which is then 0.
+    refused: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         return tuple(float(getattr(self, f)) for f in FEATURES)
@@ -282,6 +289,9 @@ def read_answer(
         word_share(query, [src.text], dictionary),
     )
     confidence = evidence.confidence(settings.weights)
+    if settings.typed_only and evidence.span_untyped and not has_numeral(best.text):
+        # Not an answer of the asked-for kind, however sure the span is.
+        evidence, confidence = replace(evidence, refused=1.0), 0.0
     # The passage the answer came from first, then the rules' order; it scores as the best of
     # the rules' ranking does, so the passages stay best first (the contract) by their scores.
     top = max((r.sentence for r in rules.ranking), default=0.0)
