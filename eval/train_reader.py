@@ -764,10 +764,14 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         + (f"XQuAD articles {xq + 1}-24 (kept unseen, to calibrate on). " if xq < 24 else "")
         + "XQuAD articles 25-48 and the seeds gold set were never trained on. No-answer examples: "
         f"a question paired with another paragraph of its article (share {info['neg']}), and "
-        "with `--hard-neg` its own paragraph less the sentence holding the answer (near misses), "
-        "with `--swap-neg` (DRCD/CMRC) its own paragraph with a name of the question swapped for "
-        "another of the same kind the paragraph lacks (eval/near_miss.py). "
-        "With `--code-switch`, a share of the DRCD/CMRC questions code-switched (words of two "
+        "with `--hard-neg` its own paragraph less the sentence holding the answer (near misses). "
+        + (
+            "With `--swap-neg` (DRCD/CMRC) its own paragraph with a name of the question swapped "
+            "for another of the same kind the paragraph lacks (eval/near_miss.py). "
+            if any(r.get("swap_neg") for r in [info, *info.get("soup", [])])
+            else ""
+        )
+        + "With `--code-switch`, a share of the DRCD/CMRC questions code-switched (words of two "
         "characters or more put into their first CC-CEDICT sense with probability 0.6: "
         "eval/code_switch.py).",
         "- Training: AdamW (weight decay 0.01), 5% warm-up then linear decay, gradient clip 1.0, "
