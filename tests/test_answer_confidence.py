@@ -12,6 +12,7 @@ import pytest
 
 from rag.answer import FEATURES, AnswerSettings, AnswerType, confidence, evidence, logistic
 from rag.answer.confidence import CONFIDENCE_FILE, fitted_weights
+from rag.reader.answer import FEATURES as READER_FEATURES
 from rag.reader.answer import ReaderSettings
 from rag.types import Evidence, Passage
 
@@ -72,7 +73,8 @@ def test_a_file_fitted_on_other_features_fails_saying_to_refit(tmp_path: Path) -
 
 def test_the_readers_fitted_file_is_read_by_the_same_helper() -> None:
     settings = ReaderSettings.fitted()
-    assert len(settings.weights) == 7 and settings.rank_penalty == 1.0
+    assert len(settings.weights) == len(READER_FEATURES) + 1  # and the bias
+    assert settings.rank_penalty == 1.0 and settings.typed_only  # the tuned settings, from the file
 
 
 @pytest.mark.parametrize(
