@@ -51,6 +51,7 @@ DEFAULTS = {
     "neg": 0.25,
     "hard_neg": 0.0,
     "code_switch": 0.0,
+    "swap_neg": 0.0,
     "seed": 13,
     "data_seed": None,
     "xquad_articles": None,
@@ -65,7 +66,8 @@ def run_args(run: dict, out: Path, device: str) -> SimpleNamespace:  # type: ign
 
 def _data_key(a: SimpleNamespace) -> str:
     seed = tr.data_seed_of(a)
-    return f"s{seed}-n{a.neg}-h{a.hard_neg}-c{a.code_switch}-m{a.max_len}-x{a.xquad_articles}"
+    swap = f"-w{a.swap_neg}" if a.swap_neg else ""  # the packs built before it keep their keys
+    return f"s{seed}-n{a.neg}-h{a.hard_neg}-c{a.code_switch}-m{a.max_len}-x{a.xquad_articles}{swap}"
 
 
 def build(pack: Path, spec_path: Path) -> None:
@@ -87,7 +89,9 @@ def build(pack: Path, spec_path: Path) -> None:
         if key in sets:
             continue
         seed = tr.data_seed_of(a)
-        data = tr.load_training_data(seed, a.neg, a.xquad_articles, a.hard_neg, a.code_switch)
+        data = tr.load_training_data(
+            seed, a.neg, a.xquad_articles, a.hard_neg, a.code_switch, a.swap_neg
+        )
         rows, made[key] = [], []
         for ex, (ids, s, e) in tr.featurize_all(data[0], tok, a.max_len, seed, ctx_cache):
             made[key].append((ids, s, e))
