@@ -37,7 +37,7 @@ from rag.answer.scoring import word_share
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
-from rag.store import Store
+from rag.store import SentenceRow, Store
 from rag.translate import Dictionary
 from rag.types import Citation, Evidence, Passage
 
@@ -199,9 +199,14 @@ def _completed(doc_text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _citation(n: int, index: Store, p: Passage, start: int, end: int) -> Citation:
+def _holding(index: Store, p: Passage, start: int, end: int) -> list[SentenceRow]:
     """The sentences of `p`'s chunk that hold document characters [start, end)."""
-    sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
+    return [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
+
+
+def _citation(n: int, index: Store, p: Passage, start: int, end: int) -> Citation:
+    """Citation n: the sentences holding document characters [start, end) (`_holding`)."""
+    sents = _holding(index, p, start, end)
     q0 = min([start, *(s.start for s in sents)])
     q1 = max([end, *(s.end for s in sents)])
     return Citation.of(n, index.documents[p.doc_id], q0, q1)
@@ -223,9 +228,9 @@ def _rules_regions(
 
 
 def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
-    """The sentences of `p`'s chunk that hold document characters [start, end), and the one
-    before them in the document (it often names what "it" or "该公司" is)."""
-    sents = [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
+    """The texts of the sentences holding [start, end) and of the one before them in the
+    document (it often names what "it" or "该公司" is)."""
+    sents = _holding(index, p, start, end)
     prev = index.previous_sentence(sents[0]) if sents else None
     return [s.text for s in ([prev] if prev else []) + sents]
 
