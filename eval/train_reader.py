@@ -151,10 +151,11 @@ def load_training_data(
     swap_rng = random.Random(seed + 3)  # and for names swapped (near_miss.swap_name)
     pool: dict[str, list[str]] = {}
     if swap_neg:  # the names of the Chinese training questions, by kind
-        for rows in parts[:3]:
+        for rows in parts:
             for _a, _p, ex in rows:
-                for w, t in names(ex.question):
-                    pool.setdefault(t, []).append(w)
+                if ex.source in ("drcd", "cmrc"):
+                    for w, t in names(ex.question):
+                        pool.setdefault(t, []).append(w)
     held: list[Example] = []
     train: list[Example] = []
     for rows in parts:
@@ -768,7 +769,7 @@ def write_card(info: dict, digest: str, size: int) -> None:  # type: ignore[type
         + (
             "With `--swap-neg` (DRCD/CMRC) its own paragraph with a name of the question swapped "
             "for another of the same kind the paragraph lacks (eval/near_miss.py). "
-            if any(r.get("swap_neg") for r in [info, *info.get("soup", [])])
+            if any(r.get("swap_neg") for r in runs)
             else ""
         )
         + "With `--code-switch`, a share of the DRCD/CMRC questions code-switched (words of two "
