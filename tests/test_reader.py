@@ -335,3 +335,21 @@ def test_a_number_question_is_never_answered_without_a_numeral(reader_pipeline: 
             assert resp.abstained and resp.confidence == 0.0
             refused += 1
     assert refused >= 1
+
+
+@needs_weights
+def test_a_list_is_read_from_the_passage_its_best_span_came_from(reader_pipeline: Pipeline) -> None:
+    """The enumeration a list answer takes is the one around the best span, in its passage: it
+    was looked up in the last passage read, so a best span from the first one fell back to
+    that span alone ("5个国家"). The rules' list is off and three passages are read, the first
+    of them sure to win, so the enumeration is the reader's own."""
+    kept = reader_pipeline.reader_settings
+    reader_pipeline.reader_settings = replace(
+        kept, list_rules=False, read_k=3, rank_penalty=100.0, abstain_below=0.0
+    )
+    try:
+        resp = reader_pipeline.ask("阿里云在哪些国家建设数据中心？")
+    finally:
+        reader_pipeline.reader_settings = kept
+    items = resp.answer.removesuffix(" [1]").split("、")
+    assert len(items) >= 4 and all(item in resp.citations[0].quote for item in items), resp

@@ -322,11 +322,11 @@ def read_answer(
         return replace(rules, confidence=confidence, evidence=evidence, ranking=ranking)
     if rules.answer_type == AnswerType.LIST.value and settings.list_enumeration:
         sents = [
-            x for x in index.chunk_sentences(p.row) if x.start <= best.start and best.end <= x.end
+            x for x in index.chunk_sentences(src.row) if x.start <= best.start and best.end <= x.end
         ]
         items = list_items(sents[0].text, query) if sents else []
         if items:
-            cited = _citation(1, index, p, sents[0].start, sents[0].end)
+            cited = _citation(1, index, src, sents[0].start, sents[0].end)
             answer = f"{'、'.join(dict.fromkeys(items))} [1]"
             return AnswerResult(
                 answer, False, confidence, rules.answer_type, [cited], evidence, ranking
