@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import CUES, AnswerType, detect_type
+from rag.answer import CUES, AnswerType, asks_year, detect_type
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,19 @@ def test_cues_are_a_table_per_language_for_every_type_but_other() -> None:
 
 def test_case_and_surrounding_space_do_not_change_the_type() -> None:
     assert detect_type("  WHEN DID IT OPEN?  ") == AnswerType.WHEN
+
+
+@pytest.mark.parametrize(
+    ("question", "year"),
+    [
+        ("中国残疾人联合会是在哪一年成立的？", True),
+        ("南宁会议在哪年举行?", True),
+        ("In what year did Joseph Priestley recognize oxygen?", True),
+        ("Which year resulted in the suspension of one of the teams?", True),
+        ("科大讯飞新加坡办公室是哪天开业的？", False),
+        ("When did iFlytek open its Singapore office?", False),
+        ("他上哪一年级？", False),
+    ],
+)
+def test_a_question_for_the_year_alone_is_told_from_other_dates(question: str, year: bool) -> None:
+    assert asks_year(question) is year

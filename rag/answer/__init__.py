@@ -15,7 +15,7 @@ Entry point: `extract_answer(query, passages, index, settings, dictionary=None) 
 from rag.answer.compose import AnswerResult, extract_answer
 from rag.answer.confidence import FEATURES, confidence, evidence, load_fitted, logistic
 from rag.answer.lists import enumerations, list_answer, list_items
-from rag.answer.question import CUES, AnswerType, detect_type
+from rag.answer.question import CUES, AnswerType, asks_year, detect_type
 from rag.answer.scoring import Candidate, Scoring, rank_passages, score_sentences
 from rag.answer.settings import AnswerSettings
 from rag.answer.spans import (
@@ -43,6 +43,7 @@ __all__ = [
     "Scoring",
     "SpanCand",
     "SpanKind",
+    "asks_year",
     "best_span",
     "confidence",
     "detect_type",

@@ -106,3 +106,13 @@ def detect_type(question: str) -> AnswerType:
         if any(p.search(q) for p in patterns):
             return kind
     return AnswerType.OTHER
+
+
+# A question for the year alone: a full date answers it with more than was asked
+# ("1988年3月11日" for "哪一年成立的?", where the gold and the user want "1988年").
+_YEAR_ASKED = re.compile(r"哪一?年(?!级|龄)|什么年份|哪个年份|\b(?:what|which) years?\b")
+
+
+def asks_year(question: str) -> bool:
+    """Whether a date question asks for the year alone."""
+    return _YEAR_ASKED.search(question.lower()) is not None

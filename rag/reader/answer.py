@@ -19,6 +19,7 @@ each cited.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from rag.answer import (
     AnswerResult,
     AnswerType,
     SpanKind,
+    asks_year,
     find_spans,
     has_numeral,
     lacks_typed_span,
@@ -83,6 +85,7 @@ class ReaderSettings:
     # documents, the reader only confirms where they are.
     list_rules: bool = False
     complete_quantities: bool = True  # see `_completed`
+    year_cut: bool = False  # see `_year`
     balance: bool = True  # see `_trimmed`
     # Logits added to a span inside the rules' best sentence, and to one overlapping the rules'
     # typed span there (a date, an amount, a name of the asked-for kind): the two answerers
@@ -199,6 +202,18 @@ def _completed(doc_text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_YEAR = re.compile(r"\d{3,4}\s?年代?|(?<![\d.])[12]\d{3}(?![\d.])")
+
+
+def _year(doc_text: str, start: int, end: int) -> tuple[int, int]:
+    """The span cut to its year, for a question that asks for the year alone: "1988年3月11日"
+    -> "1988年" (a date the reader read whole, or `_completed` grew). A span of two years or
+    more ("从2005年到 2014 年", "1915 年和1937 年") is left whole: which of them is asked is the
+    reader's to say, and a range may be the answer."""
+    years = list(_YEAR.finditer(doc_text, start, end))
+    return (years[0].start(), years[0].end()) if len(years) == 1 else (start, end)
+
+
 def _holding(index: Store, p: Passage, start: int, end: int) -> list[SentenceRow]:
     """The sentences of `p`'s chunk that hold document characters [start, end)."""
     return [s for s in index.chunk_sentences(p.row) if s.start < end and s.end > start]
@@ -252,6 +267,9 @@ def read_answer(
     order = order[: settings.read_k]
     reads = reader.read(query.text, [passages[i].text for i in order])
     sentence, typed = _rules_regions(rules)
+    year = (
+        settings.year_cut and rules.answer_type == AnswerType.WHEN.value and asks_year(query.text)
+    )
     found: list[_Found] = []
     for place, (i, r) in enumerate(zip(order, reads, strict=True)):
         p = passages[i]
@@ -260,6 +278,8 @@ def read_answer(
             a, b = _trimmed(text, p.start + s.start, p.start + s.end, settings.balance)
             if settings.complete_quantities:
                 a, b = _completed(text, a, b)
+            if year:
+                a, b = _year(text, a, b)
             if b > a:
                 score = s.score - settings.rank_penalty * place
                 if sentence and p.doc_id == sentence[0]:
