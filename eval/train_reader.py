@@ -333,6 +333,12 @@ def main() -> None:
     ap.add_argument("--stop-at", type=str, default="", help="UTC HH:MM: save and stop then")
     ap.add_argument("--export", action="store_true", help="export the last checkpoint to ONNX int8")
     ap.add_argument(
+        "--export-to",
+        type=Path,
+        help="with --export: write the reader here (a candidate to measure: eval/seeds_folds.py) "
+        "instead of over the shipped one, its model card untouched",
+    )
+    ap.add_argument(
         "--soup",
         type=Path,
         nargs="+",
@@ -357,6 +363,18 @@ def main() -> None:
         help="number the epochs from here (their batch order), when --init continues a run",
     )
     ap.add_argument(
+        "--seeds-fold",
+        choices=("0", "1", "all"),
+        help="also train on the seeds dev questions' reads (eval/seeds_reads.py): every other "
+        "question (0 or 1, the rest kept to measure on: eval/seeds_folds.py) or all",
+    )
+    ap.add_argument(
+        "--seeds-repeat",
+        type=int,
+        default=2,
+        help="each seeds read this many times (its window placed afresh each time)",
+    )
+    ap.add_argument(
         "--xquad-articles",
         type=int,
         default=None,
@@ -379,7 +397,23 @@ def main() -> None:
     train_examples, held = load_training_data(
         data_seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch, args.swap_neg
     )
-    feats = features(train_examples, tok, args.max_len, data_seed, args.max_examples)
+    if args.seeds_fold:
+        from seeds_reads import seeds_reads
+
+        if args.max_examples:  # the cap is on the general data; the seeds reads come on top
+            train_examples = train_examples[: args.max_examples]
+        fold = None if args.seeds_fold == "all" else int(args.seeds_fold)
+        train_examples += [
+            Example(
+                f"seeds:{r.qid}:{k}", r.question, r.context, r.answer_start, r.answer_text, "seeds"
+            )
+            for r in seeds_reads(fold=fold)
+            for k in range(args.seeds_repeat)
+        ]
+        random.Random(data_seed).shuffle(train_examples)
+    feats = features(
+        train_examples, tok, args.max_len, data_seed, 0 if args.seeds_fold else args.max_examples
+    )
     print(f"{len(held)} held out", flush=True)
     torch.manual_seed(args.seed)
     model = SpanReader(E5Encoder.from_e5(e5, layers=args.layers))
@@ -688,8 +722,10 @@ def export(args) -> None:  # type: ignore[no-untyped-def]
         if any(k.startswith(f"encoder.layers.{i}.") for i in range(frozen)):
             soup[k] = pretrained[k]
     model.load_state_dict(soup)
-    dest = SHIPPED / "reader.onnx"
+    dest = args.export_to or SHIPPED / "reader.onnx"
     digest = export_int8(model.eval(), e5.sizes.hidden, dest, "logits")
+    if args.export_to:
+        return
     info = dict(infos[0])
     if len(runs) > 1:
         info["soup"] = infos
@@ -711,6 +747,12 @@ def _run_line(info: dict) -> str:  # type: ignore[type-arg]
         + (f" --hard-neg {info['hard_neg']}" if info.get("hard_neg") else "")
         + (f" --swap-neg {info['swap_neg']}" if info.get("swap_neg") else "")
         + (f" --code-switch {info['code_switch']}" if info.get("code_switch") else "")
+        + (f" --max-examples {info['max_examples']}" if info.get("max_examples") else "")
+        + (
+            f" --seeds-fold {info['seeds_fold']} --seeds-repeat {info['seeds_repeat']}"
+            if info.get("seeds_fold")
+            else ""
+        )
         + "`"
         + (
             f", then `--export`, then the same again with `--init <that reader.onnx> --first-epoch "
