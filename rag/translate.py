@@ -110,8 +110,9 @@ def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]], list[st
             key = bare.strip()
             key = key[3:] if key.startswith("to ") else key
             key = re.sub(r"\s+", " ", key).strip(" .,;")
-            # "Alibaba, Chinese e-commerce company": the name before the gloss is the key.
-            for k in {key, key.split(",")[0].strip()}:
+            # "Alibaba, Chinese e-commerce company": the name before the gloss is the key. In
+            # order, not a set: the cache file is then the same on every hash seed.
+            for k in dict.fromkeys((key, key.split(",")[0].strip())):
                 if not k or len(k.split()) > MAX_PHRASE_WORDS or not _WORD.match(k):
                     continue
                 # Frequent words in early senses first; log-frequency keeps rare senses in.
