@@ -397,11 +397,11 @@ def main() -> None:
     train_examples, held = load_training_data(
         data_seed, args.neg, args.xquad_articles, args.hard_neg, args.code_switch, args.swap_neg
     )
+    if args.max_examples:  # the cap is on the general data; seeds reads come on top
+        train_examples = train_examples[: args.max_examples]
     if args.seeds_fold:
         from seeds_reads import seeds_reads
 
-        if args.max_examples:  # the cap is on the general data; the seeds reads come on top
-            train_examples = train_examples[: args.max_examples]
         fold = None if args.seeds_fold == "all" else int(args.seeds_fold)
         train_examples += [
             Example(
@@ -411,9 +411,7 @@ def main() -> None:
             for k in range(args.seeds_repeat)
         ]
         random.Random(data_seed).shuffle(train_examples)
-    feats = features(
-        train_examples, tok, args.max_len, data_seed, 0 if args.seeds_fold else args.max_examples
-    )
+    feats = features(train_examples, tok, args.max_len, data_seed)
     print(f"{len(held)} held out", flush=True)
     torch.manual_seed(args.seed)
     model = SpanReader(E5Encoder.from_e5(e5, layers=args.layers))
@@ -431,10 +429,8 @@ def main() -> None:
     print(json.dumps(info["held_out"]), flush=True)
 
 
-def features(examples, tok, max_len: int, seed: int, limit: int = 0):  # type: ignore[no-untyped-def]
-    """The training features of `examples` (at most `limit` of them, if set)."""
-    if limit:
-        examples = examples[:limit]
+def features(examples, tok, max_len: int, seed: int):  # type: ignore[no-untyped-def]
+    """The training features of `examples`."""
     noans = sum(e.answer_start < 0 for e in examples)
     print(f"{len(examples)} training examples ({noans} no-answer)", flush=True)
     feats = [f for _, f in featurize_all(examples, tok, max_len, seed, {})]
