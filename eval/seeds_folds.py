@@ -13,6 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from seeds_reads import in_fold  # noqa: E402
+
 from rag.config import Settings  # noqa: E402
 from rag.evaluate import GoldRecord, evaluate_gold, gold_metrics, gold_pipeline, load_gold  # noqa: E402
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader  # noqa: E402
@@ -26,15 +28,15 @@ def main() -> None:
     ap.add_argument("fold1", type=Path, help="the reader trained with fold 1 (asked fold 0)")
     args = ap.parse_args()
     items = load_gold(GOLD, split="dev")
-    halves = [[q for n, q in enumerate(items) if n % 2 == f] for f in (0, 1)]
     pipe = gold_pipeline(Settings.from_env(cache_size=0, reader="e5-reader"))
+    shipped = SpanReader.load(DEFAULT_WEIGHTS)
     pooled: dict[str, list[GoldRecord]] = {"shipped": [], "out of fold": []}
     for trained, weights in ((0, args.fold0), (1, args.fold1)):
-        asked = halves[1 - trained]
-        for name, path in (("shipped", DEFAULT_WEIGHTS), ("out of fold", weights)):
+        asked = in_fold(items, 1 - trained)
+        for name, reader in (("shipped", shipped), ("out of fold", SpanReader.load(weights))):
             # The pipeline loads its reader once, from the shipped file; a candidate is put in
             # its place here (an eval-only swap, so the service has one way to find its weights).
-            pipe._reader, pipe._reader_loaded = SpanReader.load(path), True
+            pipe._reader, pipe._reader_loaded = reader, True
             pooled[name] += evaluate_gold(pipe, asked).records
     print("| reader | questions | accuracy | abstention recall | false abstention |")
     print("|---|---|---|---|---|")

@@ -5,7 +5,7 @@ one that does not (and for every passage of an unanswerable question).
 The DRCD/CMRC/XQuAD training pairs a question with its own paragraph or a stranger's; at serving
 time the reader sees neither, but two passages of five articles on one subject, where the commonest
 error is a fact of one company read as another's. `eval/train_reader.py --seeds-fold` trains on
-these; `fold` takes every other question of the split (by its place in the gold file), so a run
+these; `fold` takes every other question of the split (`in_fold`), so a run
 trained on one half is measured on the other (`eval/seeds_folds.py`). Never the test split.
 
     .venv/bin/python eval/seeds_reads.py     # counts, and a few examples
@@ -55,6 +55,12 @@ def locate(text: str, alternatives: Iterable[str]) -> tuple[int, int] | None:
     return best
 
 
+def in_fold(items: list[Any], fold: int) -> list[Any]:
+    """Every other question of a split, from its `fold`-th (0 or 1): the one rule of which half
+    a question is in, for training (`seeds_reads`) and measuring (`eval/seeds_folds.py`) alike."""
+    return items[fold::2]
+
+
 def seeds_reads(
     split: str = "dev", fold: int | None = None, passages: int = 3, pipe: Any = None
 ) -> list[Read]:
@@ -66,10 +72,9 @@ def seeds_reads(
     from rag.evaluate import gold_pipeline, load_gold
 
     pipe = pipe or gold_pipeline(Settings.from_env(cache_size=0, reader="rules"))
+    items = load_gold(GOLD, split=split)
     out: list[Read] = []
-    for n, item in enumerate(load_gold(GOLD, split=split)):
-        if fold is not None and n % 2 != fold:
-            continue
+    for item in items if fold is None else in_fold(items, fold):
         if len(item.answers) > 1:
             continue
         alts = item.answers[0] if item.answers else []
