@@ -293,7 +293,7 @@ ADVERSARIAL_MARKDOWN = {
 }
 
 
-@pytest.mark.integration  # a timing measurement over 30 KB bodies: seconds, not a unit test
+@pytest.mark.integration  # a timing measurement over 8 and 64 KB bodies: seconds, not a unit test
 @pytest.mark.parametrize("piece", ADVERSARIAL_MARKDOWN.values(), ids=ADVERSARIAL_MARKDOWN.keys())
 def test_markdown_cleaning_is_linear_in_the_text(piece: str) -> None:
     """Eight times the text, about eight times the time (it was quadratic: 30 KB took 28-44 s).
