@@ -76,6 +76,11 @@ def tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
     return tokens
 
 
+def han_count(text: str) -> int:
+    """How many Chinese characters the text has."""
+    return sum(map(len, _HAN.findall(text)))
+
+
 def han_bigrams(text: str) -> frozenset[str]:
     """Pairs of adjacent Chinese characters. They match a paraphrase that jieba cuts differently
     from the text ("擒杀" in "五次擒杀" and "拿下5次擒杀"), which whole-word overlap misses."""

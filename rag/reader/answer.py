@@ -10,17 +10,19 @@ the best-scoring span (scores adjusted by where it stands against the rules' own
 passage's rank, inside their best sentence, over their typed span), its citation the sentence(s)
 of the document around it (so `text[start:end] == quote` holds as for every citation). A date
 or number question whose span holds no date or number of the asked-for kind takes the rules'
-answer where theirs holds one. The confidence is a logistic model of the span's margin over
-the passage's no-answer score and of how many of the question's words stand around it, fitted
-on dev data by eval/fit_reader_confidence.py and loaded from `rag/reader/data/confidence.json`.
-List questions take every span close to the best, across passages and documents, deduplicated,
-each cited.
+answer where theirs holds one; a Chinese question naming something in Latin script that the
+span's surroundings never mention is not answered. The confidence is a logistic model of the
+span's margin over the passage's no-answer score and of how many of the question's words stand
+around it, fitted on dev data by eval/fit_reader_confidence.py and loaded from
+`rag/reader/data/confidence.json`. List questions take every span close to the best, across
+passages and documents, deduplicated, each cited.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from rag.answer import (
@@ -36,9 +38,11 @@ from rag.answer import (
     logistic,
 )
 from rag.answer.scoring import word_share
+from rag.lexical import han_count, tokenize
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
+from rag.script import fold
 from rag.store import SentenceRow, Store
 from rag.translate import Dictionary
 from rag.types import Citation, Evidence, Passage
@@ -100,6 +104,10 @@ class ReaderSettings:
     # or number to give either) is not answered: "MiniMax有多少名员工？" -> a company name. The
     # confidence weighs `span_untyped` against a sure span, and a sure span over a near miss won.
     typed_only: bool = False
+    # A Chinese question that names something in Latin script ("字节跳动的Gauth", "AI相机Meira")
+    # answered from a span whose sentence, the one before and its passage never mention it is
+    # not answered: the span is of the asked-for kind, about something else.
+    named_only: bool = False
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -127,7 +135,8 @@ class ReaderEvidence(Evidence):
     span_untyped: float = 0.0  # 1 when a date/number question's span holds none
     window_words: float = 1.0  # the question's words in the span's sentence and the one before
     passage_words: float = 1.0  # ... in the span's passage (`rag.answer.scoring.word_share`)
-    # 1 when the span is refused whatever the confidence says (`typed_only`), which is then 0.
+    # 1 when the span is refused whatever the confidence says (`typed_only`, `named_only`),
+    # which is then 0.
     refused: float = 0.0
 
     def features(self) -> tuple[float, ...]:
@@ -202,6 +211,7 @@ def _completed(doc_text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_NEAR_SPELLING = 0.8  # difflib ratio: one letter in five another, or fewer
 _YEAR = re.compile(r"\d{3,4}\s?年代?|(?<![\d.])[12]\d{3}(?![\d.])")
 
 
@@ -240,6 +250,36 @@ def _rules_regions(
     at = c.quote.find(text) if text != c.quote else -1
     typed = (c.start + at, c.start + at + len(text)) if at >= 0 else None
     return (c.doc_id, c.start, c.end), typed
+
+
+def _latin_names(text: str) -> list[str]:
+    """The Latin-script words of a text that may name something: two characters or more, the
+    first a letter, as `rag.lexical.tokenize` cuts them (lower-cased, script folded)."""
+    return [t for t in tokenize(text) if t.isascii() and len(t) >= 2 and t[0].isalpha()]
+
+
+def _mentions(name: str, text: str, words: list[str]) -> bool:
+    """Whether the text (folded, lower-cased; `words` its Latin names) names `name`: as it is,
+    or, five letters or more, spelt a little differently ("Beriods" for Beroids, "ARPNET" for
+    ARPANET: a misspelt name is still the name; a short one is too easily another's)."""
+    if name in text:
+        return True
+    return len(name) >= 5 and any(
+        SequenceMatcher(None, name, w).ratio() >= _NEAR_SPELLING for w in words
+    )
+
+
+def _missing_names(query: Query, texts: list[str]) -> list[str]:
+    """The Latin-script names of a Chinese question that none of the texts mentions
+    (`_mentions`). An English question's words are all Latin: none; nor are they in one written
+    mostly in Latin letters, though it names something in Chinese ("Who is the CTO of ModelBest
+    (面壁智能)?" is an English question, and 面壁智能 its name)."""
+    latin = sum(c.isascii() and c.isalpha() for c in query.text)
+    if query.lang != "zh" or latin >= han_count(query.text):
+        return []
+    text = " ".join(texts)
+    folded, words = fold(text).lower(), _latin_names(text)
+    return [w for w in _latin_names(query.text) if not _mentions(w, folded, words)]
 
 
 def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
@@ -314,8 +354,12 @@ def read_answer(
         word_share(query, [src.text], dictionary),
     )
     confidence = evidence.confidence(settings.weights)
-    if settings.typed_only and evidence.span_untyped and not has_numeral(best.text):
-        # Not an answer of the asked-for kind, however sure the span is.
+    refuse = settings.typed_only and evidence.span_untyped and not has_numeral(best.text)
+    if settings.named_only and not refuse:
+        window = _window(index, src, best.start, best.end)
+        refuse = bool(_missing_names(query, [*window, src.text]))
+    if refuse:
+        # Not an answer of the asked-for kind, or not about what was asked, however sure.
         evidence, confidence = replace(evidence, refused=1.0), 0.0
     # The passage the answer came from first, then the rules' order; it scores as the best of
     # the rules' ranking does, so the passages stay best first (the contract) by their scores.
