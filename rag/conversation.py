@@ -38,7 +38,7 @@ from enum import StrEnum
 
 import jieba.posseg as pseg
 
-from rag.lexical import STOPWORDS, _ensure_jieba
+from rag.lexical import STOPWORDS, _ensure_jieba, language
 from rag.metrics import strip_markers
 from rag.script import fold
 
@@ -119,10 +119,6 @@ _BOUNDARY_TAGS = ("p", "r", "u", "y", "x", "c", "d", "m", "q", "t", "e", "o", "w
 _CAPITALISED = re.compile(r"(?:[A-Z][\w.+-]*|[a-z]+[A-Z][\w]*|\d+[A-Za-z]+\w*)(?:'s)?")
 _MODIFIER = re.compile(r".*-[a-z]+")  # "AI-native", "Chinese-made": an adjective, not a name
 _EN_OBJECT_QUESTION = re.compile(r"\b(?:did|does|do)\b", re.IGNORECASE)
-
-
-def language(text: str) -> str:
-    return "zh" if _HAN.search(text) else "en"
 
 
 # -- slots: the names and noun phrases of a question ----------------------------------------------

@@ -76,6 +76,12 @@ def tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
     return tokens
 
 
+def language(text: str) -> str:
+    """'zh' when the text has Chinese characters, else 'en': a question's language for
+    retrieval, answering and conversation alike."""
+    return "zh" if _HAN.search(text) else "en"
+
+
 def han_count(text: str) -> int:
     """How many Chinese characters the text has."""
     return sum(map(len, _HAN.findall(text)))

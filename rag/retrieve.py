@@ -16,19 +16,16 @@ English questions reach the Chinese text lexically through CC-CEDICT translation
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 
 from rag.embed import Embedder
-from rag.lexical import content_tokens, tokenize
+from rag.lexical import content_tokens, language, tokenize
 from rag.store import Store
 from rag.translate import Dictionary
 from rag.types import Passage
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 class Mode(StrEnum):
@@ -69,11 +66,6 @@ class RetrieveSettings:
     # ("according to 36Kr's outlook"). 0.5 lifted seeds-dev hit@5 0.978 -> 0.989 and left XQuAD's
     # dev articles where they were (0.25, 0.5, 1.0 tried).
     field_weight: float = 0.5
-
-
-def language(text: str) -> str:
-    """'zh' when the question has Chinese characters, else 'en'."""
-    return "zh" if _HAN.search(text) else "en"
 
 
 @dataclass
