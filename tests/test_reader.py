@@ -19,7 +19,7 @@ from rag.pipeline import Pipeline
 from rag.reader import load_reader
 from rag.reader.answer import _missing_names, _trimmed, _year
 from rag.reader.features import encode_pair, token_span
-from rag.reader.onnx_reader import DEFAULT_WEIGHTS, SpanReader
+from rag.reader.onnx_reader import DEFAULT_WEIGHTS, PassageRead, SpanReader
 from rag.retrieve import Query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,6 +254,43 @@ def test_every_answer_is_copied_from_its_citations_at_exact_offsets(
     for part in re.split(r"\s*\[\d+\]\s*；?", resp.answer):
         if part:
             assert any(part in q for q in quotes), (part, quotes)
+
+
+@needs_weights
+@pytest.mark.parametrize(
+    ("question", "reads"),
+    [
+        # The first passage holds the answer plainly: the second is not read.
+        ("How much does Huawei plan to invest in North Africa over five years?", [1]),
+        # A list's items spread over the passages: all are read at once.
+        ("阿里云在哪些国家建设数据中心？", [2]),
+        # Nothing sure in the first passage: the second is read after it.
+        ("What is the capital of Australia?", [1, 1]),
+    ],
+)
+def test_the_second_passage_is_read_only_when_the_first_is_unsure(
+    seed_index_dir: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    question: str,
+    reads: list[int],
+) -> None:
+    # No answer cache: every question is read, whoever asked it before.
+    settings = Settings(index_dir=seed_index_dir, reader="e5-reader", cache_size=0)
+    pipeline = Pipeline(settings, embedder=embedder)
+    assert pipeline.reader_settings.sure_margin > 0
+    reader = pipeline.reader
+    assert reader is not None
+    asked: list[int] = []
+    read = reader.read
+
+    def recorded(q: str, texts: list[str], keep: int = 3) -> list[PassageRead]:
+        asked.append(len(texts))
+        return read(q, texts, keep)
+
+    monkeypatch.setattr(reader, "read", recorded)
+    pipeline.ask(question)
+    assert asked == reads
 
 
 @needs_weights

@@ -5,7 +5,9 @@ Entry point: `read_answer(query, passages, rules, index, reader, settings, dicti
 
 The rule answerer runs first (it is cheap): its passage ranking (by best sentence) decides which
 passages the reader reads, and its answer stands for yes/no questions, which a span cannot
-answer. The reader reads the question with each of the first `read_k` passages; the answer is
+answer. The reader reads the question with the first of the `read_k` passages, and with the
+others only where its best span there is unsure (`sure_margin`) or the question asks for a
+list; the answer is
 the best-scoring span (scores adjusted by where it stands against the rules' own answer: its
 passage's rank, inside their best sentence, over their typed span), its citation the sentence(s)
 of the document around it (so `text[start:end] == quote` holds as for every citation). A date
@@ -108,6 +110,11 @@ class ReaderSettings:
     # answered from a span whose sentence, the one before and its passage never mention it is
     # not answered: the span is of the asked-for kind, about something else.
     named_only: bool = False
+    # The second passage on is read only when the first's best span is less sure than this
+    # (its start + end logits over the passage's no-answer score; 0: always read them all):
+    # half the reading time where the first passage plainly holds an answer. List questions
+    # read every passage, their items spread over them.
+    sure_margin: float = 0.0
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -305,7 +312,16 @@ def read_answer(
         return rules
     order = [r.retrieved for r in rules.ranking] or list(range(len(passages)))
     order = order[: settings.read_k]
-    reads = reader.read(query.text, [passages[i].text for i in order])
+    texts = [passages[i].text for i in order]
+    if settings.sure_margin and rules.answer_type != AnswerType.LIST.value:
+        reads = reader.read(query.text, texts[:1])
+        first = reads[0]
+        if first.spans and first.spans[0].score - first.null >= settings.sure_margin:
+            order = order[:1]
+        else:
+            reads += reader.read(query.text, texts[1:])
+    else:
+        reads = reader.read(query.text, texts)
     sentence, typed = _rules_regions(rules)
     year = (
         settings.year_cut and rules.answer_type == AnswerType.WHEN.value and asks_year(query.text)
