@@ -265,28 +265,32 @@ def _latin_names(text: str) -> list[str]:
     return [t for t in tokenize(text) if t.isascii() and len(t) >= 2 and t[0].isalpha()]
 
 
-def _mentions(name: str, text: str, words: list[str]) -> bool:
-    """Whether the text (folded, lower-cased; `words` its Latin names) names `name`: as it is,
-    or, five letters or more, spelt a little differently ("Beriods" for Beroids, "ARPNET" for
-    ARPANET: a misspelt name is still the name; a short one is too easily another's)."""
-    if name in text:
-        return True
+def _spelt_nearly(name: str, words: list[str]) -> bool:
+    """Whether one of `words` is `name` spelt a little differently, for a name of five letters
+    or more ("Beriods" for Beroids, "ARPNET" for ARPANET: a misspelt name is still the name; a
+    short one is too easily another's)."""
     return len(name) >= 5 and any(
         SequenceMatcher(None, name, w).ratio() >= _NEAR_SPELLING for w in words
     )
 
 
 def _missing_names(query: Query, texts: list[str]) -> list[str]:
-    """The Latin-script names of a Chinese question that none of the texts mentions
-    (`_mentions`). An English question's words are all Latin: none; nor are they in one written
-    mostly in Latin letters, though it names something in Chinese ("Who is the CTO of ModelBest
-    (面壁智能)?" is an English question, and 面壁智能 its name)."""
+    """The Latin-script names of a Chinese question that none of the texts mentions, as spelt
+    or nearly (`_spelt_nearly`), case and script folded. An English question's words are all
+    Latin: none; nor are they in one written mostly in Latin letters, though it names something
+    in Chinese ("Who is the CTO of ModelBest (面壁智能)?" is an English question, and 面壁智能
+    its name)."""
     latin = sum(c.isascii() and c.isalpha() for c in query.text)
     if query.lang != "zh" or latin >= han_count(query.text):
         return []
+    names = _latin_names(query.text)
     text = " ".join(texts)
-    folded, words = fold(text).lower(), _latin_names(text)
-    return [w for w in _latin_names(query.text) if not _mentions(w, folded, words)]
+    folded = fold(text).lower()
+    unseen = [w for w in names if w not in folded]
+    if not unseen:
+        return []  # the common case: no need to cut the texts into words
+    words = _latin_names(text)
+    return [w for w in unseen if not _spelt_nearly(w, words)]
 
 
 def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
@@ -358,6 +362,7 @@ def read_answer(
         and not lacks_typed_span(rules.answer, qtype)
     )
     src = passages[best.passage]
+    window = _window(index, src, best.start, best.end)
     evidence = ReaderEvidence(
         ev.dense,
         ev.lexical,
@@ -366,13 +371,12 @@ def read_answer(
         best.score,
         best.passage,
         float(untyped and not take_rules),  # of the answer given
-        word_share(query, _window(index, src, best.start, best.end), dictionary),
+        word_share(query, window, dictionary),
         word_share(query, [src.text], dictionary),
     )
     confidence = evidence.confidence(settings.weights)
     refuse = settings.typed_only and evidence.span_untyped and not has_numeral(best.text)
     if settings.named_only and not refuse:
-        window = _window(index, src, best.start, best.end)
         refuse = bool(_missing_names(query, [*window, src.text]))
     if refuse:
         # Not an answer of the asked-for kind, or not about what was asked, however sure.
