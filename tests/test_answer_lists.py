@@ -27,6 +27,19 @@ from rag.types import Document
         ("还引入了DeepSeek-V3和DeepSeek-R1等模型", ["DeepSeek-V3", "DeepSeek-R1"]),
         ("包括华为和中兴通讯在内的厂商", ["华为", "中兴通讯"]),
         ("我们研究技术和市场。", None),  # two common nouns joined by 和 are not a list of names
+        # jieba's dictionary tags 相机 and 互动 as adverbs; before a noun or a Latin word they
+        # are nouns of the item. The last item keeps every word up to its last name.
+        (
+            "分别为AI相机Lumo、AI聊天TalkBee和AI社交Fiora。",
+            ["AI相机Lumo", "AI聊天TalkBee", "AI社交Fiora"],
+        ),
+        # An item's bracketed former name is part of it.
+        (
+            "包括AI工具平台Zeta、AI互动剧情产品Nova（原Orbit）和AI教育类产品Quill等。",
+            ["AI工具平台Zeta", "AI互动剧情产品Nova（原Orbit）", "AI教育类产品Quill"],
+        ),
+        ("合作方有Kumo（Kumo Labs）、Sable和Teal。", ["Kumo（Kumo Labs）", "Sable", "Teal"]),
+        ("阿里云、华为云纷纷推出新产品。", ["阿里云", "华为云"]),  # 纷纷, before a verb, is not
     ],
 )
 def test_enumerations_are_split_into_their_items(text: str, items: list[str] | None) -> None:

@@ -422,6 +422,18 @@ def test_an_english_question_giving_a_chinese_name_is_not_refused(
 
 
 @needs_weights
+def test_a_list_of_names_is_not_answered_with_counts(reader_pipeline: Pipeline) -> None:
+    """A list question asking for names, companies or places whose best span is a count ("11
+    款", "7款基于AI": the counts beside the enumeration) takes the rules' list instead."""
+    for q in ("字节跳动有哪些海外AI应用？", "百度推出了哪些海外应用？"):
+        resp = reader_pipeline.ask(q)
+        assert not resp.abstained, q
+        parts = [re.sub(r" \[\d+\]$", "", part) for part in resp.answer.split("；")]
+        items = [item for part in parts for item in part.split("、")]
+        assert len(items) >= 2 and not any(item[:1].isdigit() for item in items), (q, resp.answer)
+
+
+@needs_weights
 def test_a_list_is_read_from_the_passage_its_best_span_came_from(reader_pipeline: Pipeline) -> None:
     """The enumeration a list answer takes is the one around the best span, in its passage: it
     was looked up in the last passage read, so a best span from the first one fell back to

@@ -14,7 +14,7 @@ Entry point: `extract_answer(query, passages, index, settings, dictionary=None) 
 
 from rag.answer.compose import AnswerResult, extract_answer
 from rag.answer.confidence import FEATURES, confidence, evidence, load_fitted, logistic
-from rag.answer.lists import enumerations, list_answer, list_items
+from rag.answer.lists import enumerations, list_answer, list_items, list_kind
 from rag.answer.question import CUES, AnswerType, asks_year, detect_type
 from rag.answer.scoring import Candidate, Scoring, rank_passages, score_sentences
 from rag.answer.settings import AnswerSettings
@@ -55,6 +55,7 @@ __all__ = [
     "lacks_typed_span",
     "list_answer",
     "list_items",
+    "list_kind",
     "load_fitted",
     "logistic",
     "rank_passages",

@@ -37,6 +37,8 @@ _ITEM_STOP = ("v", "p", "c", "d", "u", "r", "f", "m", "q", "t", "y", "e", "o", "
 _ITEM_JOIN = {"和", "及", "与", "以及", "或"}
 _ITEM_MAX_CHARS = 16
 _NAME_TAGS = ("nr", "ns", "nt", "nz", "eng")
+_ASIDES = {"（": "）", "(": ")"}
+_ASIDE_MAX_WORDS = 8
 
 
 def enumerations(text: str) -> list[list[SpanCand]]:
@@ -58,32 +60,56 @@ def enumerations(text: str) -> list[list[SpanCand]]:
             return False
         if flag == "x" and not word.isalnum():
             return False  # punctuation
+        if flag == "d" and len(word) > 1 and k + 1 < len(words):
+            # An adverb goes before a verb; one before a noun or a Latin word is a noun jieba's
+            # dictionary tags as an adverb (相机 "camera", 互动 "interactive": "AI相机Meira").
+            return words[k + 1][3].startswith(("n", "eng"))
         return flag in ("vn", "eng") or not flag.startswith(_ITEM_STOP)
 
-    def item(first: int, step: int) -> tuple[int, int] | None:
-        k, chars = first, 0
-        while nominal(k) and chars + len(words[k][2]) <= _ITEM_MAX_CHARS:
-            chars += len(words[k][2])
-            k += step
-        if k == first:
+    def aside(k: int, step: int) -> int | None:
+        """Where the bracketed aside that word k opens (or, going left, closes) ends: an item's
+        original or former name ("AnyDoor（原BagelBell）"), part of the item."""
+        ends = _ASIDES if step > 0 else {c: o for o, c in _ASIDES.items()}
+        if words[k][2] not in ends:
             return None
-        lo, hi = sorted((first, k - step))
+        j = k + step
+        while 0 <= j < len(words) and abs(j - k) <= _ASIDE_MAX_WORDS:
+            if words[j][2] == ends[words[k][2]]:
+                return j
+            if words[j][2] in ("、", "，", "。", *_ITEM_JOIN):
+                return None
+            j += step
+        return None
+
+    def item(first: int, step: int) -> tuple[int, int] | None:
+        k, chars, last = first, 0, None
+        while 0 <= k < len(words):
+            close = aside(k, step) if last is not None or step < 0 else None
+            if close is not None:  # an aside after (or, going left, before) the item's words
+                last, k = close, close + step
+                continue
+            if not nominal(k) or chars + len(words[k][2]) > _ITEM_MAX_CHARS:
+                break
+            chars += len(words[k][2])
+            last, k = k, k + step
+        if last is None or (step < 0 and words[last][2] in _ASIDES):
+            return None  # nothing, or an aside alone
+        lo, hi = sorted((first, last))
         return lo, hi
 
     def is_name(j: int) -> bool:
         return words[j][3].startswith(_NAME_TAGS)
 
     def alike(bounds: list[tuple[int, int]]) -> tuple[int, int]:
-        """The last item cut to its leading names when every other item is names only: in
+        """The last item cut after its last name when every other item is names only: in
         "韩国、泰国和墨西哥建设数据中心" the words after the last name are the sentence going on
-        (jieba tags 建设 a verbal noun, which an item may hold), not part of the item."""
+        (jieba tags 建设 a verbal noun, which an item may hold), not part of the item; in
+        "…和AI社交WiseAI" every word up to the name WiseAI is the item's."""
         a, b = bounds[-1]
         if not all(is_name(j) for lo, hi in bounds[:-1] for j in range(lo, hi + 1)):
             return a, b
-        end = a
-        while end <= b and is_name(end):
-            end += 1
-        return (a, end - 1) if end > a else (a, b)
+        names = [j for j in range(a, b + 1) if is_name(j)]
+        return (a, names[-1]) if names else (a, b)
 
     runs: list[list[SpanCand]] = []
     k = 0

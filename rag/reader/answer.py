@@ -36,6 +36,7 @@ from rag.answer import (
     has_numeral,
     lacks_typed_span,
     list_items,
+    list_kind,
     load_fitted,
     logistic,
 )
@@ -355,11 +356,14 @@ def read_answer(
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
     untyped = lacks_typed_span(best.text, qtype)
-    take_rules = (
-        settings.typed_rules
-        and untyped
-        and not rules.abstained
-        and not lacks_typed_span(rules.answer, qtype)
+    # Companies, places or names are listed, not counted: a count ("推出了 11 款海外应用",
+    # "7款…，包括A、B和C") is where the items are, or near it.
+    counted = qtype == AnswerType.LIST and bool(list_kind(query.text)) and best.text[0].isdigit()
+    # Where the reader's span is not of the kind asked for, the rules' answer is taken when
+    # theirs is: their patterns and list composer know the kinds, the reader only learned them.
+    take_rules = not rules.abstained and (
+        (settings.typed_rules and untyped and not lacks_typed_span(rules.answer, qtype))
+        or (counted and not rules.answer[0].isdigit())
     )
     src = passages[best.passage]
     window = _window(index, src, best.start, best.end)
