@@ -331,6 +331,23 @@ def test_no_answer_runs_over_a_line_break(reader_pipeline: Pipeline) -> None:
 
 
 @needs_weights
+@pytest.mark.parametrize(
+    "question",
+    [
+        "科大讯飞在哪些国家开展业务？",  # was "…的热门地区。科大讯飞表示，东南亚"
+        "Which OpenAI model does iFlytek say its newest Spark model beats?",
+    ],
+)
+def test_no_span_runs_over_a_sentence_end(reader_pipeline: Pipeline, question: str) -> None:
+    """A span that crosses a sentence's end keeps its last sentence's part: the reader's end
+    is sure where its start strayed into the sentence before."""
+    resp = reader_pipeline.ask(question)
+    for part in resp.answer.split("；"):
+        body = re.sub(r" \[\d+\]$", "", part).rstrip("。！？!?")
+        assert not re.search("[。！？\n]", body), resp.answer
+
+
+@needs_weights
 def test_out_of_corpus_question_abstains(reader_pipeline: Pipeline) -> None:
     resp = reader_pipeline.ask("What is the boiling point of liquid nitrogen on Mars?")
     assert resp.abstained and resp.answer == "" and resp.citations == ()
