@@ -132,7 +132,8 @@ class Slot:
 def _zh_slots(question: str) -> list[Slot]:
     """Noun phrases of a Chinese question: maximal runs of words that are not function words,
     question words or verbs. jieba cuts unknown names into single characters (科大/讯/飞), so a
-    one-character verb between two nominal words joins them instead of ending the phrase."""
+    one-character verb between two nominal words joins them instead of ending the phrase, and
+    one right after a bound morpheme ends the name rather than cutting it short."""
     _ensure_jieba()
     folded = fold(question)
     words = [(w.word, w.flag) for w in pseg.cut(folded)]
@@ -156,6 +157,10 @@ def _zh_slots(question: str) -> list[Slot]:
             return True
         if flag.startswith("v") and flag != "vn":
             if len(word) == 1 and 0 < k < len(spans) - 1:
+                if len(spans[k - 1][2]) == 1 and spans[k - 1][3].endswith("g"):
+                    # After a bound morpheme (jieba's *g tags: not a word alone), the last
+                    # piece of a name cut into characters (科大/讯/飞 的), not a verb.
+                    return False
                 return boundary(k - 1) or boundary(k + 1)
             return True
         return flag.startswith(_BOUNDARY_TAGS)

@@ -34,6 +34,13 @@ def test_ellipsis_replaces_the_slot_of_the_previous_question() -> None:
     assert got.question == "腾讯云将在几个国家新建数据中心？"
 
 
+def test_an_ellipsis_replaces_a_name_jieba_cut_into_characters_whole() -> None:
+    # jieba cuts 科大讯飞 as 科大/讯/飞 and tags 飞 a verb: the slot was 科大讯, and the
+    # follow-up read as "华为飞的新加坡办公室…".
+    history = [Turn("科大讯飞的新加坡办公室是哪天开业的？", "5月10日 [1]")]
+    assert Resolver().run("那华为呢？", history).question == "华为的新加坡办公室是哪天开业的？"
+
+
 def test_english_ellipsis_keeps_the_preposition_it_brings() -> None:
     history = [Turn("Which clouds are building datacentres in Mexico?", "")]
     got = Resolver().run("what about in Brazil?", history)
