@@ -112,6 +112,7 @@ _EN_REF = re.compile(
     re.IGNORECASE,
 )
 _EN_POSSESSIVE = re.compile(r"^(?:its|their|his|her)$", re.IGNORECASE)
+_EN_SUBJECT = re.compile(r"\s+(?:they|it|he|she|we)\b", re.IGNORECASE)
 
 # jieba tags that end a noun phrase: prepositions, pronouns, particles, conjunctions, adverbs,
 # numerals, measure words, times, punctuation; verbs of two characters or more.
@@ -362,7 +363,14 @@ class Resolver:
 
     def _reference(self, q: str, previous: str, answer: str) -> Resolution | None:
         lang = language(q)
-        m = (_ZH_REF if lang == "zh" else _EN_REF).search(q)
+        found = list((_ZH_REF if lang == "zh" else _EN_REF).finditer(q))
+        if lang == "en":
+            # "the project they launched": a relative clause; "the project" is what is asked,
+            # the pronoun after it the reference.
+            found = [
+                m for m in found if " " not in m.group() or not _EN_SUBJECT.match(q, m.end())
+            ] or found
+        m = found[0] if found else None
         if not m:
             return None
         if any(s.end <= m.start() for s in slots(q)):

@@ -54,6 +54,13 @@ def test_a_pronoun_takes_the_name_of_the_previous_question() -> None:
     assert got.question == "When did iFlytek first come to Singapore?"
 
 
+def test_a_pronoun_after_the_noun_it_relates_to_is_the_reference() -> None:
+    # "the project they launched": a relative clause, "the project" is what is asked.
+    history = [Turn("Which company did Zentro partner with?", "Kalos [1]")]
+    got = Resolver().run("What was the project they launched called?", history)
+    assert got.question == "What was the project Zentro launched called?"
+
+
 def test_a_pronoun_takes_the_answer_when_the_previous_question_asked_for_its_subject() -> None:
     history = [Turn("Which company owns Talkie AI?", "MiniMax [1]")]
     assert Resolver().run("What else does it make?", history).question == (
