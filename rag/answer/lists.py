@@ -38,6 +38,7 @@ _ITEM_JOIN = {"和", "及", "与", "以及", "或"}
 _ITEM_MAX_CHARS = 16
 _NAME_TAGS = ("nr", "ns", "nt", "nz", "eng")
 _ASIDES = {"（": "）", "(": ")"}
+_ASIDES_BACK = {c: o for o, c in _ASIDES.items()}
 _ASIDE_MAX_WORDS = 8
 
 
@@ -69,7 +70,7 @@ def enumerations(text: str) -> list[list[SpanCand]]:
     def aside(k: int, step: int) -> int | None:
         """Where the bracketed aside that word k opens (or, going left, closes) ends: an item's
         original or former name ("AnyDoor（原BagelBell）"), part of the item."""
-        ends = _ASIDES if step > 0 else {c: o for o, c in _ASIDES.items()}
+        ends = _ASIDES if step > 0 else _ASIDES_BACK
         if words[k][2] not in ends:
             return None
         j = k + step
