@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,8 +28,9 @@ from rag.embed import Embedder, get_embedder
 from rag.errors import RagError
 from rag.indexing import BuildReport, Indexer, open_indexer
 from rag.ingest import IngestResult, load_sources
-from rag.lexical import has_content_words
+from rag.lexical import has_content_words, language
 from rag.metrics import normalise
+from rag.names import Romanised, words_of
 from rag.reader import SpanReader, load_reader
 from rag.reader.answer import ReaderSettings, read_answer
 from rag.retrieve import Mode, Retriever, RetrieveSettings, lexical_query
@@ -54,6 +55,7 @@ class NotReadyError(RagError, RuntimeError):
 class _Live:
     index: Store
     retriever: Retriever
+    names: Romanised | None = None  # built at the first question (`Pipeline._names`)
 
 
 def check_question(question: object, top_k: object = 5) -> tuple[str, int]:
@@ -97,6 +99,8 @@ class Pipeline:
         self._write_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, str, str], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._names_lock = threading.Lock()
+        self._name_words: dict[str, Counter[str]] = {}  # content hash -> `words_of` its text
         self.resolver = Resolver(self._similarity, self.dictionary.is_common)
         self.backend: StoreBackend = open_backend(settings, self.embedder)
         if self.backend.committed_version() is not None:
@@ -121,6 +125,21 @@ class Pipeline:
         self._live = _Live(index, Retriever(index, self.retrieve_settings))
         with self._cache_lock:
             self._cache.clear()
+
+    def _names(self, live: _Live) -> Romanised:
+        """The live corpus's words by how they read, made at its first question: a new
+        generation cuts only the documents whose content changed."""
+        if live.names is None:
+            with self._names_lock:
+                if live.names is None:
+                    docs, hashes = live.index.documents, live.index.hashes
+                    words = {
+                        h: self._name_words.get(h) or words_of(docs[d].text)
+                        for d, h in hashes.items()
+                    }
+                    self._name_words = words
+                    live.names = Romanised.of(words.values(), self.dictionary)
+        return live.names
 
     @property
     def reader(self) -> SpanReader | None:
@@ -186,12 +205,21 @@ class Pipeline:
         # Traditional characters are folded to Simplified for matching (`rag.script`); the
         # question shown back and every stored text stay as written.
         folded = fold(resolved)
+        lang = language(folded)
+        dictionary = self.dictionary if mode == Mode.HYBRID_DICT else None
+        if dictionary is not None:
+            # "Zhipu" is read as the corpus's 智谱 (`rag.names`), as 訊飛 is read as 讯飞; the
+            # question stays in the language it was asked in (read as Chinese, for its
+            # characters, the rules took an English question for a Chinese one: seeds dev
+            # 0.939 -> 0.909, false abstention 0.000 -> 0.051).
+            t = time.perf_counter()
+            folded = self._names(live).transliterate(folded, live.index.knows)
+            timings["names"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         vector = self.embedder.embed_queries([folded])[0]
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        dictionary = self.dictionary if mode == Mode.HYBRID_DICT else None
-        query = lexical_query(folded, vector, dictionary)
+        query = lexical_query(folded, vector, dictionary, lang)
         timings["query_terms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         passages = live.retriever.run(

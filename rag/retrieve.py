@@ -86,8 +86,12 @@ def make_query(question: str, embedder: Embedder, dictionary: Dictionary | None 
     return lexical_query(question, vector, dictionary)
 
 
-def lexical_query(question: str, vector: np.ndarray, dictionary: Dictionary | None) -> Query:
-    lang = language(question)
+def lexical_query(
+    question: str, vector: np.ndarray, dictionary: Dictionary | None, lang: str | None = None
+) -> Query:
+    """The query of a question; `lang` is the language it was asked in, where `question` is a
+    reading of it that may differ (an English question with its pinyin names in Chinese)."""
+    lang = lang or language(question)
     terms: dict[str, float] = {}
     for tok in content_tokens(question):
         terms[tok] = terms.get(tok, 0.0) + 1.0

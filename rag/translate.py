@@ -35,10 +35,12 @@ import jieba
 
 from rag.lexical import STOPWORDS
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 MAX_SENSES = 3  # the XQuAD runs used 3 senses a word; more adds noise faster than recall
 MAX_PHRASE_WORDS = 3
 PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")  # a sense's notes in brackets
+_READING = re.compile(r"\[([^\]]+)\]")  # an entry's pinyin: 譜 谱 [pu3]
+_LOWER = re.compile(r"(?<![A-Za-z'])[a-z]+(?![A-Za-z])")  # a word written in lower case
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Senses that are no translation: cross-references, surnames, classifiers, grammar notes.
 SKIP_SENSE = ("variant of", "see ", "surname ", "abbr. for", "cl:", "old variant", "used in ")
@@ -87,20 +89,36 @@ def cedict_entries() -> Iterator[tuple[str, str, list[str]]]:
             yield head, simp, [s for s in defs.split("/") if s]
 
 
-def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
-    """English -> ranked Chinese words, Chinese word -> the English words of its senses, and the
+def _build_tables() -> tuple[
+    dict[str, list[str]], dict[str, list[str]], list[str], dict[str, list[str]], list[str]
+]:
+    """English -> ranked Chinese words, Chinese word -> the English words of its senses, the
     common words: those of two characters or more that no entry writes as a proper noun (CC-CEDICT
-    capitalises the pinyin of names: 丹佛 [Dan1 fo2], but 许可证 [xu3 ke3 zheng4])."""
+    capitalises the pinyin of names: 丹佛 [Dan1 fo2], but 许可证 [xu3 ke3 zheng4]), each
+    character's readings (toneless pinyin, ü as "v" and as "u": 绿 -> lv, lu), and the English
+    words: those the senses write in lower case, stemmed (the senses also name places by their
+    pinyin, "Xinghe county", which are no English words)."""
     jieba.initialize()
     freq = jieba.dt.FREQ
     scored: dict[str, list[tuple[float, str]]] = {}
     glosses: dict[str, set[str]] = {}
     heads: set[str] = set()
     proper: set[str] = set()
+    readings: dict[str, set[str]] = {}
+    english: set[str] = set()
     for head, simp, senses in cedict_entries():
+        for sense in senses:
+            english.update(_stem(w) for w in _LOWER.findall(sense))
         heads.add(simp)
         if re.search(r"\[[^\]]*[A-Z]", head):
             proper.add(simp)
+        said = _READING.search(head)
+        if len(simp) == 1 and said and " " not in said.group(1):
+            syllable = re.sub(r"\d", "", said.group(1).lower())
+            if syllable.isalpha() or syllable.endswith("u:"):
+                readings.setdefault(simp, set()).update(
+                    {syllable.replace("u:", "v"), syllable.replace("u:", "u")}
+                )
         for pos, sense in enumerate(senses):
             low = sense.lower().strip()
             if any(low.startswith(p) for p in SKIP_SENSE):
@@ -123,7 +141,9 @@ def _build_tables() -> tuple[dict[str, list[str]], dict[str, list[str]], list[st
         for key, cands in scored.items()
     }
     common = sorted(w for w in heads - proper if len(w) > 1)
-    return table, {zh: sorted(words) for zh, words in glosses.items() if words}, common
+    glossed = {zh: sorted(words) for zh, words in glosses.items() if words}
+    by_char = {ch: sorted(r) for ch, r in readings.items()}
+    return table, glossed, common, by_char, sorted(english)
 
 
 def _stem(word: str) -> str:
@@ -156,11 +176,18 @@ class Dictionary:
     """English phrase -> ranked Chinese words; Chinese word -> the English words of its senses."""
 
     def __init__(
-        self, table: dict[str, list[str]], glosses: dict[str, list[str]], common: Iterable[str]
+        self,
+        table: dict[str, list[str]],
+        glosses: dict[str, list[str]],
+        common: Iterable[str],
+        readings: dict[str, list[str]] | None = None,
+        english: Iterable[str] = (),
     ) -> None:
         self.table = table
         self.glosses = glosses
         self.common = frozenset(common)
+        self.readings = readings or {}  # character -> its toneless pinyin readings
+        self.english = frozenset(english)  # stemmed English words (`is_english`)
 
     @classmethod
     @cache
@@ -168,16 +195,25 @@ class Dictionary:
         path = _cache_path()
         try:
             data = json.loads(path.read_text("utf-8"))
-            return cls(data["en_zh"], data["zh_en"], data["common"])
+            tables = ("en_zh", "zh_en", "common", "readings", "english")
+            return cls(*(data[k] for k in tables))
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        table, glosses, common = _build_tables()
+        table, glosses, common, readings, english = _build_tables()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         data = {"en_zh": table, "zh_en": glosses, "common": common}
+        data |= {"readings": readings, "english": english}
         tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
         os.replace(tmp, path)
-        return cls(table, glosses, common)
+        return cls(table, glosses, common, readings, english)
+
+    def is_english(self, word: str) -> bool:
+        """Whether a Latin-script word is English to the dictionary: a stopword, or a word its
+        senses write in lower case ("change" is, though it reads as pinyin chang+e; "Xinghe",
+        a county's name there, is not)."""
+        w = word.lower()
+        return w in STOPWORDS or _stem(w) in self.english
 
     def gloss(self, tokens: Iterable[str]) -> list[str]:
         """The stemmed English words of the senses of each Chinese token. Latin-script tokens
@@ -201,7 +237,8 @@ class Dictionary:
         """The stemmed content words of an English question, as `gloss` spells them."""
         return _english(text)
 
-    def _lookup(self, phrase: str) -> list[str]:
+    def lookup(self, phrase: str) -> list[str]:
+        """The Chinese words of an English phrase, best first ([] when it has none)."""
         for variant in _variants(phrase):
             hits = self.table.get(variant)
             if hits:
@@ -221,7 +258,7 @@ class Dictionary:
                 phrase = " ".join(words[i : i + n])
                 if n > 1 and any(w in STOPWORDS for w in (words[i], words[i + n - 1])):
                     continue
-                hits = self._lookup(phrase)
+                hits = self.lookup(phrase)
                 if hits:
                     for rank, zh in enumerate(hits[:MAX_SENSES]):
                         terms.append(Term(zh, 1.0 / (1 + rank), phrase))
@@ -238,7 +275,7 @@ class Dictionary:
         if len(word) < 7:
             return []
         for cut in range(3, len(word) - 2):
-            left, right = self._lookup(word[:cut]), self._lookup(word[cut:])
+            left, right = self.lookup(word[:cut]), self.lookup(word[cut:])
             if left and right:
                 return [
                     (zh, 1.0 / (1 + rank))
