@@ -41,6 +41,8 @@ from rag.types import Answer, Document
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 20
+# Text a question waits to have cut for `rag.names` (about 1.5 s): more is cut in the background.
+NAMES_WAIT_CHARS = 250_000
 
 
 class QuestionError(RagError, ValueError):
@@ -55,7 +57,8 @@ class NotReadyError(RagError, RuntimeError):
 class _Live:
     index: Store
     retriever: Retriever
-    names: Romanised | None = None  # built at the first question (`Pipeline._names`)
+    names: Romanised | None = None  # made at the first question (`Pipeline._names`)
+    names_pending: bool = False  # being made in the background
 
 
 def check_question(question: object, top_k: object = 5) -> tuple[str, int]:
@@ -99,8 +102,9 @@ class Pipeline:
         self._write_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, str, str], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._names_lock = threading.Lock()
+        self._names_lock = threading.RLock()  # `_names` holds it while it makes one
         self._name_words: dict[str, Counter[str]] = {}  # content hash -> `words_of` its text
+        self._last_names: Romanised | None = None  # the newest table made, of any generation
         self.resolver = Resolver(self._similarity, self.dictionary.is_common)
         self.backend: StoreBackend = open_backend(settings, self.embedder)
         if self.backend.committed_version() is not None:
@@ -126,20 +130,32 @@ class Pipeline:
         with self._cache_lock:
             self._cache.clear()
 
-    def _names(self, live: _Live) -> Romanised:
-        """The live corpus's words by how they read, made at its first question: a new
-        generation cuts only the documents whose content changed."""
+    def _names(self, live: _Live) -> Romanised | None:
+        """The live corpus's words by how they read (`rag.names`), made at its first question:
+        a new generation cuts only the documents whose content changed. Where that is more
+        text than a question should wait for (a big corpus at start-up), it is made in the
+        background, and questions meanwhile read names by the previous table, if any."""
         if live.names is None:
             with self._names_lock:
-                if live.names is None:
+                if live.names is None and not live.names_pending:
                     docs, hashes = live.index.documents, live.index.hashes
-                    words = {
-                        h: self._name_words.get(h) or words_of(docs[d].text)
-                        for d, h in hashes.items()
-                    }
-                    self._name_words = words
-                    live.names = Romanised.of(words.values(), self.dictionary)
-        return live.names
+                    todo = [d for d, h in hashes.items() if h not in self._name_words]
+                    if sum(len(docs[d].text) for d in todo) <= NAMES_WAIT_CHARS:
+                        self._make_names(live)
+                    else:
+                        live.names_pending = True
+                        threading.Thread(
+                            target=self._make_names, args=(live,), name="names", daemon=True
+                        ).start()
+        return live.names or self._last_names
+
+    def _make_names(self, live: _Live) -> None:
+        docs, hashes = live.index.documents, live.index.hashes
+        known = self._name_words
+        words = {h: known.get(h) or words_of(docs[d].text) for d, h in hashes.items()}
+        with self._names_lock:
+            self._name_words = words
+            live.names = self._last_names = Romanised.of(words.values(), self.dictionary)
 
     @property
     def reader(self) -> SpanReader | None:
@@ -213,7 +229,9 @@ class Pipeline:
             # characters, the rules took an English question for a Chinese one: seeds dev
             # 0.939 -> 0.909, false abstention 0.000 -> 0.051).
             t = time.perf_counter()
-            folded = self._names(live).transliterate(folded, live.index.knows)
+            names = self._names(live)
+            if names is not None:
+                folded = names.transliterate(folded, live.index.knows)
             timings["names"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         vector = self.embedder.embed_queries([folded])[0]

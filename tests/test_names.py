@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 
+import rag.pipeline
+from rag.config import Settings
 from rag.names import Romanised
 from rag.pipeline import Pipeline
 from rag.translate import Dictionary
+from rag.types import Document
 
 TEXT = (
     "智谱AI CEO张鹏表示，落地阶段最重要的是找对场景。网易有道CEO周枫认为有三点。"
@@ -63,3 +69,21 @@ def test_the_service_reads_a_pinyin_name_as_its_chinese_name(seed_pipeline: Pipe
     r = seed_pipeline.ask("Who is the CEO of Zhipu AI?")
     assert not r.abstained and r.answer.startswith("张鹏")
     assert r.resolved_question == r.question  # read so inside, not shown as a rewording
+
+
+def test_a_big_corpus_has_its_names_made_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More text than a question waits for is cut in the background: the first questions are
+    # read without the table (not held up), later ones with it.
+    pipe = Pipeline(Settings(index_dir=tmp_path, embedder="hash", reader="rules"))
+    pipe.upsert(Document("zp", TEXT))
+    monkeypatch.setattr(rag.pipeline, "NAMES_WAIT_CHARS", 0)
+    pipe.ask("Who is the CEO of Zhipu AI?")
+    live = pipe._live
+    assert live is not None and live.names_pending  # handed to a thread, not made in the ask
+    for t in threading.enumerate():
+        if t.name == "names":
+            t.join(timeout=30)
+    assert live.names is not None
+    assert live.names.transliterate("Zhipu", live.index.knows) == "智谱"
