@@ -11,9 +11,10 @@ without tones or spaces. No dictionary has these names (CC-CEDICT lacks 智谱; 
 attained the Way" there), the embedder and the reader never learned that "Zhipu" is 智谱, and
 the lexical leg has nothing to match: the question finds and reads the wrong passage ("Who is the
 CEO of Zhipu AI?" -> Qualcomm's CEO). So the corpus's own words are indexed by how they read
-(each character's CC-CEDICT readings), and a Latin word of a question that is no English word,
-that the corpus does not itself spell in Latin, and that reads as two or more pinyin syllables
-is replaced by the corpus word that reads so (the most frequent, if several do). The words are
+(each character's CC-CEDICT readings), and a Latin word of a question (or two or three in a
+row: "Zhang Peng" -> 张鹏) that is no English word, that the dictionary does not translate, that
+the corpus does not itself spell in Latin, and that reads as two or more pinyin syllables is
+replaced by the corpus word that reads so (the most frequent, if several do). The words are
 jieba's (the lexical leg's tokens) and pairs and triples of the single characters it leaves
 (妙/鸭 -> 妙鸭), so a name jieba does not know is still found.
 """
