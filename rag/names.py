@@ -1,8 +1,9 @@
 """Romanised names: a question's "Zhipu", "Youdao" or "Doubao" is the corpus's 智谱, 有道, 豆包.
 
-Entry point: `Romanised.of(texts, dictionary)`, then `.transliterate(question, knows) -> str`.
+Entry point: `Romanised.of([words_of(text), ...], dictionary)`, then
+`.transliterate(question, knows) -> str`.
 
-    >>> names = Romanised.of(["智谱AI CEO张鹏表示……"], Dictionary.load())
+    >>> names = Romanised.of([words_of("智谱AI CEO张鹏表示……")], Dictionary.load())
     >>> names.transliterate("Who is the CEO of Zhipu AI?", knows=lambda w: False)
     'Who is the CEO of 智谱 AI?'
 
@@ -53,14 +54,14 @@ class Romanised:
         self.dictionary = dictionary
 
     @classmethod
-    def of(cls, texts: Iterable[str | Counter[str]], dictionary: Dictionary) -> Romanised:
-        """From texts, or from their `words_of` (which a caller may keep per document, so that
-        a changed corpus is cut again only where it changed)."""
+    def of(cls, words_by_text: Iterable[Counter[str]], dictionary: Dictionary) -> Romanised:
+        """From the `words_of` each text (which a caller may keep per document, so that a
+        changed corpus is cut again only where it changed)."""
         readings = dictionary.readings
         syllables = frozenset(r for rs in readings.values() for r in rs) - _NOT_SYLLABLES
         counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(words_of(text) if isinstance(text, str) else text)
+        for text_words in words_by_text:
+            counts.update(text_words)
         words: dict[str, Counter[str]] = {}
         for word, n in counts.items():
             options = [[r for r in readings.get(ch, ()) if r in syllables] for ch in word]
@@ -94,7 +95,7 @@ class Romanised:
     def _name(self, parts: list[str], knows: Callable[[str], bool]) -> str | None:
         ws = [p.lower().replace("'", "") for p in parts]
         joined = "".join(ws)
-        if len(joined) < MIN_LETTERS or knows(joined):
+        if len(joined) < MIN_LETTERS:
             return None
         if len(ws) == 1:
             # A word the dictionary translates is left to it ("Alibaba" -> 阿里巴巴, "Beijing"
@@ -115,7 +116,9 @@ class Romanised:
             for zh, n in self.words.get(" ".join(said), Counter()).items():
                 if best is None or (n, zh) > best:
                     best = (n, zh)
-        return best[1] if best else None
+        # Asked last: it may be a round trip to the store (Milvus), and most words read as no
+        # word of the corpus at all.
+        return best[1] if best and not knows(joined) else None
 
 
 def words_of(text: str) -> Counter[str]:

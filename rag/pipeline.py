@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -138,21 +138,35 @@ class Pipeline:
         if live.names is None:
             with self._names_lock:
                 if live.names is None and not live.names_pending:
-                    docs, hashes = live.index.documents, live.index.hashes
-                    todo = [d for d, h in hashes.items() if h not in self._name_words]
-                    if sum(len(docs[d].text) for d in todo) <= NAMES_WAIT_CHARS:
-                        self._make_names(live)
+                    # The texts to cut, read until they pass the bound (a document read from
+                    # Milvus is a round trip): the bound decides, and they are not read again.
+                    hashes, read, size = live.index.hashes, {}, 0
+                    for d, h in hashes.items():
+                        if h not in self._name_words:
+                            read[d] = live.index.documents[d].text
+                            size += len(read[d])
+                            if size > NAMES_WAIT_CHARS:
+                                break
+                    if size <= NAMES_WAIT_CHARS:
+                        self._make_names(live, hashes, read)
                     else:
                         live.names_pending = True
                         threading.Thread(
-                            target=self._make_names, args=(live,), name="names", daemon=True
+                            target=self._make_names,
+                            args=(live, hashes, read),
+                            name="names",
+                            daemon=True,
                         ).start()
         return live.names or self._last_names
 
-    def _make_names(self, live: _Live) -> None:
-        docs, hashes = live.index.documents, live.index.hashes
-        known = self._name_words
-        words = {h: known.get(h) or words_of(docs[d].text) for d, h in hashes.items()}
+    def _make_names(self, live: _Live, hashes: Mapping[str, str], read: dict[str, str]) -> None:
+        """`live`'s names: each document's words as cut before (by content hash), or cut now
+        from its text (`read`, or read from the store)."""
+        docs, known = live.index.documents, self._name_words
+        words = {
+            h: known[h] if h in known else words_of(read[d] if d in read else docs[d].text)
+            for d, h in hashes.items()
+        }
         with self._names_lock:
             self._name_words = words
             live.names = self._last_names = Romanised.of(words.values(), self.dictionary)

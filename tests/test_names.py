@@ -9,7 +9,7 @@ import pytest
 
 import rag.pipeline
 from rag.config import Settings
-from rag.names import Romanised
+from rag.names import Romanised, words_of
 from rag.pipeline import Pipeline
 from rag.translate import Dictionary
 from rag.types import Document
@@ -23,7 +23,7 @@ TEXT = (
 
 @pytest.fixture(scope="module")
 def names() -> Romanised:
-    return Romanised.of([TEXT], Dictionary.load())
+    return Romanised.of([words_of(TEXT)], Dictionary.load())
 
 
 def never(word: str) -> bool:
