@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag.answer import AnswerSettings, extract_answer
+from rag.answer import AnswerSettings, credited, extract_answer
 from rag.config import Settings
 from rag.conversation import Resolver, Turn
 from rag.embed import Embedder, get_embedder
@@ -262,7 +262,10 @@ class Pipeline:
         result = extract_answer(query, passages, live.index, self.answer_settings, dictionary)
         timings["extract"] = (time.perf_counter() - t) * 1000
         reader = self.reader
-        if reader is not None:
+        credit = credited(query.text, result, live.index)
+        if credit is not None:
+            result = credit  # an article's byline, read by neither answerer (`rag.answer.credits`)
+        elif reader is not None:
             t = time.perf_counter()
             result = read_answer(
                 query, passages, result, live.index, reader, self.reader_settings, dictionary

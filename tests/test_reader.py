@@ -323,12 +323,17 @@ def test_a_number_question_takes_the_rules_typed_answer_over_an_untyped_span(
 
 
 @needs_weights
-def test_no_answer_runs_over_a_line_break(reader_pipeline: Pipeline) -> None:
+def test_no_span_runs_over_a_line_break(reader_pipeline: Pipeline) -> None:
     # A byline of two lines: the best span was "肖芳\n\n界面新闻编辑 | 文姝琪", reporter and editor.
-    # The answer is one of the two names, never both lines (the 2026-12-04 reader names the
-    # reporter, wrongly: its dev accuracy counts that, this test the line break).
-    answer = reader_pipeline.ask("界面新闻这篇云厂商出海报道的编辑是谁？").answer
-    assert "\n" not in answer and answer.startswith(("文姝琪", "肖芳")), answer
+    # (The pipeline answers credits from the byline itself, `rag.answer.credits`; the reader
+    # still reads such lines in other questions' passages.)
+    reader = reader_pipeline.reader
+    assert reader is not None
+    doc = reader_pipeline.index.documents["002_7e17846a98e3cd51"]
+    text = doc.text[:300]
+    (read,) = reader.read("界面新闻这篇云厂商出海报道的编辑是谁？", [text], keep=5)
+    assert {text[s.start : s.end] for s in read.spans} >= {"肖芳", "文姝琪"}
+    assert all("\n" not in text[s.start : s.end] for s in read.spans), read.spans
 
 
 @needs_weights

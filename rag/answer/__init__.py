@@ -7,13 +7,15 @@ Entry point: `extract_answer(query, passages, index, settings, dictionary=None) 
 - `spans`: `find_spans(text, SpanKind)`, typed spans, and `best_span`, the one that answers;
 - `scoring`: `score_sentences` and `rank_passages`, sentences and passages against the question;
 - `lists`: `list_answer`, the items a list question asks for;
+- `credits`: `credited`, an article's author, reporter or editor from its byline;
 - `confidence`: `evidence` and `confidence`, a logistic model fitted on dev data
   (`data/confidence.json`, written by eval/fit_confidence.py);
 - `settings`: `AnswerSettings`, every weight with its reason.
 """
 
-from rag.answer.compose import AnswerResult, extract_answer
+from rag.answer.compose import AnswerResult, extract_answer, lead
 from rag.answer.confidence import FEATURES, confidence, evidence, load_fitted, logistic
+from rag.answer.credits import credited
 from rag.answer.lists import enumerations, list_answer, list_items, list_kind
 from rag.answer.question import CUES, AnswerType, asks_year, detect_type
 from rag.answer.scoring import Candidate, Scoring, rank_passages, score_sentences
@@ -46,6 +48,7 @@ __all__ = [
     "asks_year",
     "best_span",
     "confidence",
+    "credited",
     "detect_type",
     "enumerations",
     "evidence",
@@ -53,6 +56,7 @@ __all__ = [
     "find_spans",
     "has_numeral",
     "lacks_typed_span",
+    "lead",
     "list_answer",
     "list_items",
     "list_kind",

@@ -15,7 +15,8 @@ The retrieved passages are read, never changed: the ranking is an output of its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from rag.answer.confidence import confidence, evidence
 from rag.answer.lists import list_answer
@@ -39,6 +40,18 @@ class AnswerResult:
     evidence: Evidence | None = None
     # The passages given, best first by the evidence the answer read.
     ranking: list[RankedPassage] = field(default_factory=list)
+
+
+def lead(
+    ranking: list[RankedPassage], first: Callable[[RankedPassage], bool]
+) -> list[RankedPassage]:
+    """`ranking` with the passages an answer came from (`first`) ahead of the rest; they score
+    as the best of the ranking does, so the passages stay best first (the contract) by their
+    scores."""
+    top = max((r.sentence for r in ranking), default=0.0)
+    return [replace(r, sentence=max(r.sentence, top)) for r in ranking if first(r)] + [
+        r for r in ranking if not first(r)
+    ]
 
 
 def extract_answer(

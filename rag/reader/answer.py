@@ -35,6 +35,7 @@ from rag.answer import (
     find_spans,
     has_numeral,
     lacks_typed_span,
+    lead,
     list_items,
     list_kind,
     load_fitted,
@@ -385,14 +386,8 @@ def read_answer(
     if refuse:
         # Not an answer of the asked-for kind, or not about what was asked, however sure.
         evidence, confidence = replace(evidence, refused=1.0), 0.0
-    # The passage the answer came from first, then the rules' order; it scores as the best of
-    # the rules' ranking does, so the passages stay best first (the contract) by their scores.
-    top = max((r.sentence for r in rules.ranking), default=0.0)
-    ranking = [
-        replace(r, sentence=max(r.sentence, top))
-        for r in rules.ranking
-        if r.retrieved == best.passage
-    ] + [r for r in rules.ranking if r.retrieved != best.passage]
+    # The passage the answer came from first, then the rules' order.
+    ranking = lead(rules.ranking, lambda r: r.retrieved == best.passage)
     if confidence < settings.abstain_below:
         return AnswerResult(
             "", True, confidence, rules.answer_type, evidence=evidence, ranking=ranking
