@@ -398,6 +398,31 @@ def test_a_number_question_is_never_answered_without_a_numeral(reader_pipeline: 
 
 
 @needs_weights
+def test_a_number_the_question_gives_is_not_its_answer(reader_pipeline: Pipeline) -> None:
+    """`no_echo`: the best span was "1500 家", the number the question states; the next one
+    answers ("751 家")."""
+    assert reader_pipeline.reader_settings.no_echo
+    q = "Of the 1,500 active AI companies in the world, how many are based in China?"
+    resp = reader_pipeline.ask(q)
+    assert not resp.abstained
+    assert set(re.findall(r"\d+", strip_markers(resp.answer))) - {"1500"}, resp.answer
+
+
+@needs_weights
+@pytest.mark.parametrize(
+    "question",
+    ["How much revenue did Alibaba.com make in 2023?", "阿里巴巴国际站2023年的营收是多少？"],
+)
+def test_an_amount_is_not_answered_with_a_date(reader_pipeline: Pipeline, question: str) -> None:
+    """`dates_not_amounts`: the span was the sentence "2023年6月，阿里巴巴国际站发布AI外贸产品…",
+    whose only numerals are its date; it is refused, as a span with none is (`typed_only`)."""
+    assert reader_pipeline.reader_settings.dates_not_amounts
+    resp = reader_pipeline.ask(question)
+    assert resp.abstained and resp.confidence == 0.0
+    assert resp.to_json()["evidence"]["refused"] == 1.0
+
+
+@needs_weights
 @pytest.mark.parametrize(
     ("named", "plain"),
     [

@@ -28,6 +28,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from rag.answer import (
+    NUMERIC,
     AnswerResult,
     AnswerType,
     SpanKind,
@@ -117,6 +118,13 @@ class ReaderSettings:
     # half the reading time where the first passage plainly holds an answer. List questions
     # read every passage, their items spread over them.
     sure_margin: float = 0.0
+    # A date or number question's span whose every number the question itself states ("1,500"
+    # for "Out of 1,500 AI companies, how many are in China?") is passed over for the next one:
+    # the question gave that number, it does not ask for it.
+    no_echo: bool = False
+    # With `typed_only`, an amount, count or share question's span whose only numerals are a
+    # date's ("2023年6月，…" for a revenue) holds no quantity either: a date is not an amount.
+    dates_not_amounts: bool = False
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -222,6 +230,27 @@ def _completed(doc_text: str, start: int, end: int) -> tuple[int, int]:
 
 _NEAR_SPELLING = 0.8  # difflib ratio: one letter in five another, or fewer
 _YEAR = re.compile(r"\d{3,4}\s?年代?|(?<![\d.])[12]\d{3}(?![\d.])")
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers written in digits in `text`, thousands separators dropped ("1,500" is 1500)."""
+    return set(_NUMBER.findall(re.sub(r"(?<=\d),(?=\d{3})", "", text)))
+
+
+# A calendar date: a year, a month or a day. Ages ("5.05亿年前") are dates to the patterns, and
+# an age answers "how old".
+_CALENDAR = re.compile(r"(?<![\d.])(?:1\d|20)\d{2}(?![\d.])|月|日")
+
+
+def _undated(text: str) -> str:
+    """`text` less its calendar dates (`SpanKind.DATE` spans of a year, month or day)."""
+    for d in reversed(find_spans(text, SpanKind.DATE)):
+        if _CALENDAR.search(d.text):
+            text = text[: d.start] + text[d.end :]
+    return text
 
 
 def _year(doc_text: str, start: int, end: int) -> tuple[int, int]:
@@ -353,6 +382,10 @@ def read_answer(
     if not found:
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
     found.sort(key=lambda f: -f.score)
+    if settings.no_echo and AnswerType(rules.answer_type) in NUMERIC:
+        given = _numbers(query.text)
+        fresh = [f for f in found if not (_numbers(f.text) <= given and _numbers(f.text))]
+        found = fresh or found
     qtype = AnswerType(rules.answer_type)
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
@@ -380,7 +413,10 @@ def read_answer(
         word_share(query, [src.text], dictionary),
     )
     confidence = evidence.confidence(settings.weights)
-    refuse = settings.typed_only and evidence.span_untyped and not has_numeral(best.text)
+    asked = best.text
+    if settings.dates_not_amounts and qtype in NUMERIC and qtype != AnswerType.WHEN:
+        asked = _undated(asked)
+    refuse = settings.typed_only and evidence.span_untyped and not has_numeral(asked)
     if settings.named_only and not refuse:
         refuse = bool(_missing_names(query, [*window, src.text]))
     if refuse:
