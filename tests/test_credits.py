@@ -6,6 +6,7 @@ import pytest
 
 from rag.answer.credits import asked_roles, credits
 from rag.pipeline import Pipeline
+from rag.script import fold
 
 BYLINE = (
     "界面新闻记者 | 张三\n\n界面新闻编辑 | 李四四\n\n2月初，某公司发布了新模型。中文：不是署名。\n"
@@ -14,6 +15,14 @@ BYLINE = (
 
 def named(text: str) -> list[tuple[str, str]]:
     return [(c.role, text[c.start : c.end]) for c in credits(text)]
+
+
+def test_a_traditional_byline_is_read_as_simplified_at_the_same_offsets() -> None:
+    text = "界面新聞記者 | 張三\n\n界面新聞編輯 | 李四四\n\n正文。"
+    assert [(c.role, text[c.start : c.end]) for c in credits(fold(text))] == [
+        ("reporter", "張三"),
+        ("editor", "李四四"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -26,10 +35,13 @@ def named(text: str) -> list[tuple[str, str]]:
             "正文。\n本文作者为日本经济新闻（日经中文网）铃木一郎 东京\n版权声明",
             [("author", "铃木一郎")],
         ),
+        # a byline and a credit line at once: one credit
+        ("本文作者：张三\n", [("author", "张三")]),
         (
-            "本文作者：张三\n",
-            [("author", "张三")],
-        ),  # a byline and a credit line at once: one credit
+            "Headline\nBy Jane Doe\n\nBy 2025, sales rose.\nEdited by Li Wei\nReporter: Ann Lee\n",
+            [("author", "Jane Doe"), ("editor", "Li Wei"), ("reporter", "Ann Lee")],
+        ),
+        ("by the river\nBy contrast, the market grew.\n", []),  # sentences that open with "by"
         # "文" after other characters is a word, not a label; a long line is prose, not a byline
         ("原文：hello\n中文：你好\n", []),
         ("编辑：" + "这是一段很长的正文，" * 6 + "\n", []),
@@ -67,6 +79,7 @@ def test_a_question_asks_for_a_credit_by_its_role_words(
         ("Who edited 36Kr's article on the 2024 AI outlook?", "苏建勋"),
         ("36氪的2024 AI展望一文的作者是谁？", "周鑫雨"),
         ("Who wrote the Nikkei column on China's large language models?", "藤野逸郎"),
+        ("界面新聞這篇雲計算廠商報導的記者是誰？", "肖芳"),  # asked in Traditional script
     ],
 )
 @pytest.mark.parametrize("answerer", ["seed_pipeline", "rules_pipeline"])

@@ -7,12 +7,13 @@ answered from a byline instead, where the question asks for a credit one of its 
     [Credit(role='reporter', start=9, end=11), Credit(role='editor', start=22, end=25)]
 
 Chinese news articles carry a byline of "role | name" lines ("记者 | 肖芳", "编辑 | 苏建勋",
-"文 | 周鑫雨"), or a closing credit line ("本文作者为…"). A reader trained on encyclopaedic
-paragraphs has never seen one: asked who edited an article it names whoever the passage
-mentions (seeds dev: the reporter for the editor, a quoted researcher, an interviewee: 3 of 3
-such questions wrong). A question for an article's author, reporter or editor is answered from
-the byline of the best-ranked retrieved document that credits that role; one with no byline
-falls through to the readers.
+"文 | 周鑫雨"), or a closing credit line ("本文作者为…"); English ones a "By …" or "Editor: …"
+line. A reader trained on encyclopaedic paragraphs has never seen one: asked who edited an
+article it names whoever the passage mentions (seeds dev: the reporter for the editor, a quoted
+executive, an interviewee: 3 of 3 such questions wrong). A question for an article's author,
+reporter or editor is answered from the byline of the best-ranked retrieved document that
+credits that role; one with no byline falls through to the readers. Traditional script is read
+as Simplified (`rag.script.fold`, which keeps offsets).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from rag.answer.compose import AnswerResult, lead
 from rag.answer.question import AnswerType
+from rag.script import fold
 from rag.store import Store
 from rag.types import Citation
 
@@ -48,6 +50,20 @@ _CREDIT_LINE = re.compile(
     rf"^[> \t]*(?:本文|该文|文章)(?P<label>{_LABEL})(?:为|是|：|:)[ \t]*"
     r"(?P<name>[^\n]{2,40}?)[ \t]*$",
     re.MULTILINE,
+)
+# "By Jane Doe", "Edited by Li Wei", "Reporter: Ann Lee": a line of its own, the name capitalised
+# (a sentence that opens with "By" runs on: "By 2025, …", "By contrast, the market…").
+_EN_LABELS = {
+    "author": "by|written by|author",
+    "reporter": "reported by|reporter",
+    "editor": "edited by|editing by|editor",
+}
+_EN_ROLE_OF = {label: role for role, labels in _EN_LABELS.items() for label in labels.split("|")}
+_EN_LABEL = "|".join(sorted(_EN_ROLE_OF, key=len, reverse=True))
+_EN_BYLINE = re.compile(
+    rf"^[> \t]*(?P<label>{_EN_LABEL})\b[ \t]*:?[ \t]*"
+    r"(?P<name>[A-Z][\w.'-]*(?:[ \t]+(?:[A-Z][\w.'-]*|and|de|van|von|der|la|du))*)[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
 )
 _OUTLET_ALIAS = re.compile(r"[^\n（(]{2,20}[（(][^）)\n]{1,20}[）)][ \t]*")
 _DATELINE = re.compile(r"[ \t]+[\u4e00-\u9fff]{2,3}(?:报道|电)?$")
@@ -96,6 +112,9 @@ def credits(text: str) -> list[Credit]:
         if city and city.start() - a >= 2:
             b = city.start()
         found.append(Credit(_ROLE_OF[m.group("label")], a, b))
+    for m in _EN_BYLINE.finditer(text):
+        if m.group("name")[0].isupper():  # the pattern ignores case for its labels only
+            found.append(Credit(_EN_ROLE_OF[m.group("label").lower()], *m.span("name")))
     # "本文作者：张三" is both a byline and a credit line: one credit.
     return sorted({c.start: c for c in found}.values(), key=lambda c: c.start)
 
@@ -148,7 +167,7 @@ def _credit(question: str, doc_ids: Sequence[str], index: Store) -> tuple[str, C
         return None
     for doc_id in dict.fromkeys(doc_ids):
         doc = index.documents[doc_id]
-        found = credits(doc.text)
+        found = credits(fold(doc.text))
         for role in roles:
             hit = next((c for c in found if c.role == role), None)
             if hit is not None:
