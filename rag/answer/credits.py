@@ -100,7 +100,7 @@ def credits(text: str) -> list[Credit]:
     for m in _BYLINE.finditer(text):
         if m.group("label") == "文" and m.group("outlet"):
             continue
-        found.append(Credit(_ROLE_OF[m.group("label")], m.start("name"), m.end("name")))
+        found.append(Credit(_ROLE_OF[m.group("label")], *m.span("name")))
     for m in _CREDIT_LINE.finditer(text):
         a, b = m.span("name")
         # "日本经济新闻（日经中文网）藤野逸郎 广州": the outlet, its alias in brackets, the name and
@@ -144,7 +144,8 @@ def credited(question: str, result: AnswerResult, index: Store) -> AnswerResult 
     """`result` (the rules', whose ranking orders the documents) answered from the byline of
     its best-ranked document to credit the role asked for; None when the question asks for no
     credit or no document gives it."""
-    found = _credit(question, [r.doc_id for r in result.ranking], index)
+    roles = asked_roles(question)
+    found = _credit(roles, [r.doc_id for r in result.ranking], index) if roles else None
     if found is None:
         return None
     name, cited = found
@@ -159,12 +160,11 @@ def credited(question: str, result: AnswerResult, index: Store) -> AnswerResult 
     )
 
 
-def _credit(question: str, doc_ids: Sequence[str], index: Store) -> tuple[str, Citation] | None:
-    """The name the byline of the first of `doc_ids` (best first) to credit the asked role gives,
-    with its byline line as the citation."""
-    roles = asked_roles(question)
-    if not roles:
-        return None
+def _credit(
+    roles: tuple[str, ...], doc_ids: Sequence[str], index: Store
+) -> tuple[str, Citation] | None:
+    """The name the byline of the first of `doc_ids` (best first) to credit one of `roles`
+    (`asked_roles`, most specific first) gives, with its byline line as the citation."""
     for doc_id in dict.fromkeys(doc_ids):
         doc = index.documents[doc_id]
         found = credits(fold(doc.text))

@@ -313,6 +313,19 @@ def named_by(item: str, query: Query) -> bool:
     return item.lower() in query.text.lower() or bool(tokens) and tokens <= query.terms.keys()
 
 
+def digit_numbers(text: str) -> set[str]:
+    """The numbers written in digits in `text`, separators dropped ("1,500" is 1500); digits
+    inside a name ("GPT-4", "R1") are no number."""
+    return {n.replace(",", "") for n in _QNUM.findall(text)}
+
+
+def echoes(span: str, stated: set[str]) -> bool:
+    """Whether every number of a span is one the question states (`digit_numbers` of it): the
+    question gave that number, it does not ask for it."""
+    nums = digit_numbers(span)
+    return bool(nums) and nums <= stated
+
+
 def best_span(
     sent: SentenceRow,
     kinds: tuple[SpanKind, ...],
@@ -325,7 +338,7 @@ def best_span(
     a "person" made of common words only is no person."""
     text, question = sent.text, query.text
     hits = term_hits(text, query)
-    qnums = {n.replace(",", "") for n in _QNUM.findall(question)}
+    qnums = digit_numbers(question)
     unit = _unit_of(question)
     scored: list[tuple[float, SpanCand, SpanKind]] = []
     for kind_rank, kind in enumerate(kinds):
@@ -334,8 +347,7 @@ def best_span(
                 continue  # the question already says it; it is not the answer
             if kind == SpanKind.PERSON and dictionary and dictionary.is_common(span.text):
                 continue  # jieba tags some common words as names (许可证, 卫冕冠军)
-            nums = {n.replace(",", "") for n in _QNUM.findall(span.text)}
-            if nums and nums <= qnums:
+            if echoes(span.text, qnums):
                 continue
             cost = float(min((abs(h - span.start) for h in hits), default=len(text)))
             cost += 40 * kind_rank

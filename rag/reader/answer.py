@@ -33,6 +33,8 @@ from rag.answer import (
     AnswerType,
     SpanKind,
     asks_year,
+    digit_numbers,
+    echoes,
     find_spans,
     has_numeral,
     lacks_typed_span,
@@ -232,14 +234,6 @@ _NEAR_SPELLING = 0.8  # difflib ratio: one letter in five another, or fewer
 _YEAR = re.compile(r"\d{3,4}\s?年代?|(?<![\d.])[12]\d{3}(?![\d.])")
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def _numbers(text: str) -> set[str]:
-    """The numbers written in digits in `text`, thousands separators dropped ("1,500" is 1500)."""
-    return set(_NUMBER.findall(re.sub(r"(?<=\d),(?=\d{3})", "", text)))
-
-
 # A calendar date: a year, a month or a day. Ages ("5.05亿年前") are dates to the patterns, and
 # an age answers "how old".
 _CALENDAR = re.compile(r"(?<![\d.])(?:1\d|20)\d{2}(?![\d.])|月|日")
@@ -382,11 +376,10 @@ def read_answer(
     if not found:
         return AnswerResult("", True, 0.0, rules.answer_type, ranking=rules.ranking)
     found.sort(key=lambda f: -f.score)
-    if settings.no_echo and AnswerType(rules.answer_type) in NUMERIC:
-        given = _numbers(query.text)
-        fresh = [f for f in found if not (_numbers(f.text) <= given and _numbers(f.text))]
-        found = fresh or found
     qtype = AnswerType(rules.answer_type)
+    if settings.no_echo and qtype in NUMERIC:
+        stated = digit_numbers(query.text)
+        found = [f for f in found if not echoes(f.text, stated)] or found
     best = found[0]
     ev = rules.evidence or Evidence(0.0, 0.0, 0.0)
     untyped = lacks_typed_span(best.text, qtype)
