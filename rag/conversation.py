@@ -40,7 +40,7 @@ import jieba.posseg as pseg
 
 from rag.lexical import STOPWORDS, _ensure_jieba, language
 from rag.metrics import strip_markers
-from rag.script import fold
+from rag.script import HAN_CHAR, fold
 
 MAX_TURNS = 10  # the contract's limit on `history`
 # Earlier turns resolved to read the last one: a subject rarely survives more follow-ups than this.
@@ -73,7 +73,6 @@ class Resolution:
     filled: str = ""
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _END = "？?。.!！；;，,、\u3000 "
 
 # -- ellipsis ------------------------------------------------------------------------------------
@@ -202,7 +201,7 @@ def _en_slots(question: str) -> list[Slot]:
         lower = word.lower().removesuffix("'s")
         first_function = i == 0 and (lower in STOPWORDS or _EN_WH.fullmatch(lower))
         name = _CAPITALISED.fullmatch(word) and not _MODIFIER.fullmatch(word)
-        if name and not first_function and not _HAN.search(word):
+        if name and not first_function and not HAN_CHAR.search(word):
             run.append(m)
             if word.endswith("'s"):
                 flush()  # "iFlytek's Singapore office": the owner is a name of its own
@@ -234,7 +233,7 @@ def topic(question: str) -> str:
     """The previous question without its question words and closing punctuation, to put in front
     of a bare follow-up."""
     words = _content_words(question)
-    joiner = "" if all(_HAN.search(w) for w in words) else " "
+    joiner = "" if all(HAN_CHAR.search(w) for w in words) else " "
     return joiner.join(words)
 
 
@@ -251,7 +250,7 @@ def _asks_entity(question: str) -> bool:
 
 
 def _same_script(a: str, b: str) -> bool:
-    return bool(_HAN.search(a)) == bool(_HAN.search(b))
+    return language(a) == language(b)
 
 
 class Resolver:
@@ -396,7 +395,7 @@ class Resolver:
             # "How many AI companies dissolved?" has a topic without a name in it.
             return bool(found) or len(_content_words(q)) > 1
         return any(
-            not _HAN.search(s.text) or self.is_common is None or not self.is_common(s.text)
+            not HAN_CHAR.search(s.text) or self.is_common is None or not self.is_common(s.text)
             for s in found
         )
 

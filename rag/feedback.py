@@ -32,6 +32,7 @@ from typing import Any
 
 from rag.answer import detect_type
 from rag.errors import RagError
+from rag.lexical import language
 from rag.metrics import normalise, strip_markers
 
 FEEDBACK_FILE = "feedback.sqlite3"
@@ -53,7 +54,6 @@ CREATE TABLE IF NOT EXISTS abstention (
 """
 # How an answer's parts are separated (`阿里云 [1]；亚马逊云科技 [2]`): each is a gold group.
 _PARTS = re.compile(r"\s*[；;]\s*")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 class FeedbackError(RagError, ValueError):
@@ -177,7 +177,7 @@ class FeedbackStore:
             out.append(
                 {
                     "id": f"fb-{item['id'][:12]}",
-                    "lang": "zh" if _HAN.search(question) else "en",
+                    "lang": language(question),
                     "question": question,
                     "answers": groups,
                     "docs": docs,

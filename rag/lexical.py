@@ -18,16 +18,16 @@ from collections.abc import Callable
 
 import jieba
 
-from rag.script import fold
+from rag.script import HAN, fold
 
 jieba.setLogLevel(logging.WARNING)
 _init_lock = threading.Lock()
 _ready = False
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+HAN_RUN = re.compile(f"[{HAN}]+")
 _LATIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+#-]*[A-Za-z0-9+#]|[A-Za-z0-9]")
 _PARTS = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
-_PIECES = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z0-9][A-Za-z0-9.+#-]*")
+_PIECES = re.compile(f"[{HAN}]+|[A-Za-z0-9][A-Za-z0-9.+#-]*")
 
 # Function words that carry no topic; BM25's idf mostly handles them, but answer scoring counts
 # overlaps directly, and there one "的" must not look like evidence.
@@ -62,7 +62,7 @@ def tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
     tokens: list[str] = []
     for m in _PIECES.finditer(text):
         piece = m.group(0)
-        if _HAN.fullmatch(piece):
+        if HAN_RUN.fullmatch(piece):
             tokens.extend(w for w in jieba.lcut_for_search(piece) if w.strip())
         else:
             for word in _LATIN.findall(piece):
@@ -79,19 +79,19 @@ def tokenize(text: str, keep_stopwords: bool = True) -> list[str]:
 def language(text: str) -> str:
     """'zh' when the text has Chinese characters, else 'en': a question's language for
     retrieval, answering and conversation alike."""
-    return "zh" if _HAN.search(text) else "en"
+    return "zh" if HAN_RUN.search(text) else "en"
 
 
 def han_count(text: str) -> int:
     """How many Chinese characters the text has."""
-    return sum(map(len, _HAN.findall(text)))
+    return sum(map(len, HAN_RUN.findall(text)))
 
 
 def han_bigrams(text: str) -> frozenset[str]:
     """Pairs of adjacent Chinese characters. They match a paraphrase that jieba cuts differently
     from the text ("擒杀" in "五次擒杀" and "拿下5次擒杀"), which whole-word overlap misses."""
     return frozenset(
-        run[i : i + 2] for run in _HAN.findall(fold(text).lower()) for i in range(len(run) - 1)
+        run[i : i + 2] for run in HAN_RUN.findall(fold(text).lower()) for i in range(len(run) - 1)
     )
 
 
@@ -105,7 +105,7 @@ def has_content_words(text: str, is_known: Callable[[str], bool]) -> bool:
     word, or a Latin word of two letters or more that `is_known` accepts (a dictionary or index
     word). Punctuation, numbers and operators alone (`' OR 1=1; --`) hold none."""
     for tok in content_tokens(text):
-        if _HAN.search(tok):
+        if HAN_RUN.search(tok):
             return True
         if tok.isalpha() and len(tok) >= 2 and is_known(tok):
             return True

@@ -27,10 +27,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from rag.lexical import STOPWORDS, tokenize
+from rag.lexical import HAN_RUN, STOPWORDS, tokenize
 from rag.translate import Dictionary
 
-_HAN = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[A-Za-z]+(?:'(?!s\b)[A-Za-z]+)*")  # "Xi'an" whole; "Youdao's" -> Youdao
 MIN_LETTERS = 4  # "Baidu", "Zhipu"; shorter words ("Li", "An") read as too many things
 MAX_SYLLABLES = 4
@@ -128,7 +127,7 @@ def words_of(text: str) -> Counter[str]:
 
 
 def _words(text: str) -> Iterator[str]:
-    for run in _HAN.findall(text):
+    for run in HAN_RUN.findall(text):
         tokens = tokenize(run)
         singles: list[str] = []
         for tok in [*tokens, ""]:

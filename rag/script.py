@@ -23,7 +23,12 @@ import re
 from functools import cache
 from pathlib import Path
 
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+# The Han characters, as a character-class body: CJK Unified Ideographs, Extension A, the
+# compatibility ideographs and the supplementary planes' extensions. The one definition every
+# module that asks "is this Chinese?" uses (`HAN_CHAR`, rag.lexical's `HAN_RUN`), so that they
+# agree: five twins of it had drifted apart (one lacked Extension A, one the compatibility block).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+HAN_CHAR = re.compile(f"[{HAN}]")
 
 
 @cache
@@ -44,7 +49,7 @@ def _table() -> dict[int, int]:
 
 def fold(text: str) -> str:
     """`text` with Traditional characters folded to Simplified; same length, same offsets."""
-    if not _HAN.search(text):
+    if not HAN_CHAR.search(text):
         return text  # nothing to fold: Latin text, digits, punctuation
     return text.translate(_table())
 

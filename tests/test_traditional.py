@@ -14,10 +14,10 @@ import pytest
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.ingest import load_sources, make_document
-from rag.lexical import tokenize
+from rag.lexical import HAN_RUN, language, tokenize
 from rag.pipeline import Pipeline
 from rag.retrieve import Mode
-from rag.script import fold, is_traditional
+from rag.script import HAN_CHAR, fold, is_traditional
 
 ROOT = Path(__file__).resolve().parent.parent
 IFLYTEK_HANT = "科大訊飛新加坡辦公室是哪天開業的？"
@@ -52,6 +52,22 @@ def test_simplified_text_is_left_as_it_is(seed_texts: list[str]) -> None:
 
 def test_the_tokens_of_both_scripts_are_the_same() -> None:
     assert tokenize(IFLYTEK_HANT) == tokenize("科大讯飞新加坡办公室是哪天开业的？")
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["中", "㐀", "臺", "\uf92c", "\U00020000", "\U0002a700"],  # Extension A, B, C; compatibility
+)
+def test_every_module_agrees_on_what_a_han_character_is(char: str) -> None:
+    text = f"ab{char}{char}cd"
+    assert HAN_CHAR.search(text) and HAN_RUN.search(text).group() == char * 2  # type: ignore[union-attr]
+    assert language(text) == "zh"
+    assert tokenize(text)[0] == "ab" and not tokenize(text)[1].isascii()  # the lexical leg's
+
+
+def test_no_latin_text_counts_as_chinese() -> None:
+    for text in ("Alibaba Cloud", "GPT-4o", "1,500", "ＡＩ", "☯ ䷀"):  # ䷀: a hexagram, not Han
+        assert not HAN_CHAR.search(text) and language(text) == "en"
 
 
 def test_a_traditional_question_is_answered_from_simplified_articles(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from rag.answer.compose import AnswerResult, lead
 from rag.answer.question import AnswerType
-from rag.script import fold
+from rag.script import HAN, fold
 from rag.store import Store
 from rag.types import Citation
 
@@ -66,7 +66,7 @@ _EN_BYLINE = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _OUTLET_ALIAS = re.compile(r"[^\n（(]{2,20}[（(][^）)\n]{1,20}[）)][ \t]*")
-_DATELINE = re.compile(r"[ \t]+[\u4e00-\u9fff]{2,3}(?:报道|电)?$")
+_DATELINE = re.compile(f"[ \\t]+[{HAN}]{{2,3}}(?:报道|电)?$")
 # What a question asks for, per role: its words in either language. An author is also credited
 # as the article's reporter (a reporter writes the report), an editor only as its editor.
 _ASKS = {
