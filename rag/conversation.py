@@ -38,9 +38,9 @@ from enum import StrEnum
 
 import jieba.posseg as pseg
 
-from rag.lexical import STOPWORDS, _ensure_jieba, language
+from rag.lexical import HAN_RUN, STOPWORDS, _ensure_jieba, language
 from rag.metrics import strip_markers
-from rag.script import HAN_CHAR, fold
+from rag.script import HAN, HAN_CHAR, fold
 
 MAX_TURNS = 10  # the contract's limit on `history`
 # Earlier turns resolved to read the last one: a subject rarely survives more follow-ups than this.
@@ -101,7 +101,8 @@ _EN_ASKS_ENTITY = re.compile(r"\b(?:which|who|whom)\b|\bwhat\s+(?:is|was)\s+\w+\
 # -- references ----------------------------------------------------------------------------------
 # Pronouns and demonstratives; "其他", "其中", "此外", "因此", "应该" are ordinary words.
 _ZH_REF = re.compile(
-    r"(?:它们|他们|她们|它|他|她|(?<![尤极])其(?![他它中实次余])|(?<![应])该(?=[\u4e00-\u9fff])"
+    r"(?:它们|他们|她们|它|他|她|(?<![尤极])其(?![他它中实次余])|(?<![应])该"
+    f"(?=[{HAN}])"
     r"|(?:这|那)(?:家|个|款|位|项|些|种|一|次|笔)|(?<![因如彼])此(?![外前后时刻次]))"
 )
 _EN_REF = re.compile(
@@ -208,7 +209,7 @@ def _en_slots(question: str) -> list[Slot]:
         else:
             flush()
     flush()
-    for m in re.finditer(r"[\u3400-\u4dbf\u4e00-\u9fff]+", question):
+    for m in HAN_RUN.finditer(question):
         slots.append(Slot(m.group(), m.start(), m.end()))
     return sorted(slots, key=lambda s: s.start)
 

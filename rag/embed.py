@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from rag.e5 import QUERY_ENCODER, QueryEncoder
 from rag.errors import RagError
+from rag.script import HAN
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +435,7 @@ class HashEmbedder:
     share words get similar vectors, which is all the fast unit tests need; no weights, no
     start-up cost. Not for real use: it knows no synonyms and no other language."""
 
-    _PIECE = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9]+")
+    _PIECE = re.compile(f"[{HAN}]|[A-Za-z0-9]+")
 
     def __init__(self, dim: int = 64) -> None:
         self._dim = dim

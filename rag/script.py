@@ -26,7 +26,8 @@ from pathlib import Path
 # The Han characters, as a character-class body: CJK Unified Ideographs, Extension A, the
 # compatibility ideographs and the supplementary planes' extensions. The one definition every
 # module that asks "is this Chinese?" uses (`HAN_CHAR`, rag.lexical's `HAN_RUN`), so that they
-# agree: five twins of it had drifted apart (one lacked Extension A, one the compatibility block).
+# agree: the copies in eight modules had drifted apart (one lacked Extension A, one the
+# compatibility block). rag.metrics keeps the CMRC evaluation's own narrower range.
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 HAN_CHAR = re.compile(f"[{HAN}]")
 

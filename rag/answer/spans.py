@@ -23,7 +23,7 @@ from functools import partial
 import jieba.posseg as pseg
 
 from rag.answer.question import AnswerType
-from rag.lexical import tokenize
+from rag.lexical import HAN_RUN, tokenize
 from rag.retrieve import Query
 from rag.script import fold
 from rag.store import SentenceRow
@@ -229,7 +229,7 @@ def _person_spans(text: str) -> list[SpanCand]:
     words = tagged(text)
 
     def han(k: int) -> bool:
-        return 0 <= k < len(words) and bool(re.fullmatch(r"[\u4e00-\u9fff]+", words[k][2]))
+        return 0 <= k < len(words) and bool(HAN_RUN.fullmatch(words[k][2]))
 
     def dot(k: int) -> bool:
         return 0 <= k < len(words) and words[k][2] in _DOTS
