@@ -42,6 +42,7 @@ _STOPWORDS_EN = (
     "will would should may might"
 )
 STOPWORDS = frozenset(" ".join((_STOPWORDS_ZH, _STOPWORDS_ZH2, _STOPWORDS_EN)).split())
+ENGLISH_STOPWORDS = frozenset(_STOPWORDS_EN.split())
 
 
 def _ensure_jieba() -> None:

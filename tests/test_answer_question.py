@@ -57,6 +57,13 @@ from rag.answer import CUES, AnswerType, asks_year, detect_type
         ("阿里云在哪些国家建数据中心？", AnswerType.LIST),
         ("Name the three clouds in Mexico.", AnswerType.LIST),
         ("大模型分为哪几类？", AnswerType.LIST),
+        # money asked by what it is (a price, a revenue, an investment), not by 多少钱
+        ("这款AI眼镜的售价是多少？", AnswerType.HOW_MUCH),
+        ("该公司2023年的营收是多少？", AnswerType.HOW_MUCH),
+        ("这些数据中心的总投资是多少？", AnswerType.HOW_MUCH),
+        ("利润率是多少？", AnswerType.HOW_MANY),  # a rate, not a sum
+        ("收入差距扩大的原因是什么？", AnswerType.OTHER),  # income named, no amount asked
+        ("收入增长了多少？", AnswerType.PERCENTAGE),
         # yes / no
         ("Can AI-generated art be copyrighted in the US?", AnswerType.YES_NO),
         ("腾讯是否在沙特建了数据中心？", AnswerType.YES_NO),

