@@ -1,6 +1,6 @@
 """Tune the reader's settings on dev data: seeds dev; the fresh seeds questions
-(eval/gold/seeds_fresh.jsonl: 49 written from the articles alone on 2026-12-08, none asking a
-fact a test question asks); XQuAD articles 1-24 (150 q a language, or
+(eval/gold/seeds_fresh*.jsonl: 49 a file, written from the articles alone on 2026-12-08, none
+asking a fact a test question asks); XQuAD articles 1-24 (150 q a language, or
 all those of the articles the reader did not train on: eval/unseen.py); the DRCD/CMRC questions
 held out of training (eval/gold/mrc_heldout.json).
 
@@ -57,8 +57,12 @@ def main() -> None:
     s = Settings.from_env(cache_size=0, reader="e5-reader")
     seeds = gold_pipeline(s)
     gold = load_gold(ROOT / "eval" / "gold" / "seeds.jsonl", split="dev")
-    # Questions written afresh on 2026-12-08, after seeds dev had been tuned on for six sessions.
-    fresh = load_gold(ROOT / "eval" / "gold" / "seeds_fresh.jsonl", split="dev")
+    # Questions written afresh on 2026-12-08, after seeds dev had been tuned on for six sessions:
+    # seeds_fresh.jsonl chose that day's checks; seeds_fresh2.jsonl was written after them.
+    fresh = {
+        path.stem.removeprefix("seeds_"): load_gold(path, split="dev")
+        for path in sorted((ROOT / "eval" / "gold").glob("seeds_fresh*.jsonl"))
+    }
     # The dev articles the reader did not train on, where it left some (eval/unseen.py).
     unseen = unseen_xquad_ids(X / "xquad.zh.json")
     cap = None if unseen else args.limit
@@ -77,15 +81,20 @@ def main() -> None:
         for p in (seeds, squad, held):
             p.reader_settings = replace(base, **change)
         g = evaluate_gold(seeds, gold).metrics
-        f = evaluate_gold(seeds, fresh).metrics
+        more = ""
+        for name, questions in fresh.items():
+            f = evaluate_gold(seeds, questions).metrics
+            more += (
+                f"; {name} {f.answer_accuracy:.3f} / {f.abstention_recall:.3f} / "
+                f"{f.false_abstention:.3f}"
+            )
         a = evaluate_squad(squad, zh.questions).metrics
         b = evaluate_squad(squad, en.questions).metrics
         c = evaluate_squad(held, mrc.questions).metrics
         label = " ".join(f"{k}={v}" for k, v in change.items())
         print(
             f"{label}: seeds dev accuracy {g.answer_accuracy:.3f} abstention recall "
-            f"{g.abstention_recall:.3f} false abstention {g.false_abstention:.3f}; fresh "
-            f"{f.answer_accuracy:.3f} / {f.abstention_recall:.3f} / {f.false_abstention:.3f}; "
+            f"{g.abstention_recall:.3f} false abstention {g.false_abstention:.3f}{more}; "
             f"XQuAD zh EM "
             f"{a.em:.3f} F1 {a.f1:.3f} cont {a.containment:.3f}; en EM {b.em:.3f} F1 {b.f1:.3f} "
             f"cont {b.containment:.3f}; held-out MRC EM {c.em:.3f} F1 {c.f1:.3f} "

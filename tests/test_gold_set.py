@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "eval" / "validate_gold.py"
 GOLD = ROOT / "eval" / "gold" / "seeds.jsonl"
 # Written on 2026-12-08 from the articles alone, after seeds dev had been tuned on for six
-# sessions (eval/tune_reader.py reads it beside seeds dev).
-FRESH = ROOT / "eval" / "gold" / "seeds_fresh.jsonl"
+# sessions (eval/tune_reader.py reads them beside seeds dev).
+FRESH = sorted((ROOT / "eval" / "gold").glob("seeds_fresh*.jsonl"))
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -30,18 +30,19 @@ def validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("gold", [GOLD, FRESH], ids=lambda p: p.name)
+@pytest.mark.parametrize("gold", [GOLD, *FRESH], ids=lambda p: p.name)
 def test_the_committed_gold_sets_are_valid(gold: Path) -> None:
     run = validate(gold)
     assert run.returncode == 0, run.stderr
     assert f"is valid ({len(gold.read_text(encoding='utf-8').splitlines())} items)" in run.stdout
 
 
-def test_the_fresh_dev_questions_ask_no_fact_of_the_test_split() -> None:
-    """seeds_fresh.jsonl tunes the answerers: none of its questions may share an answer (and a
+@pytest.mark.parametrize("path", FRESH, ids=lambda p: p.name)
+def test_the_fresh_dev_questions_ask_no_fact_of_the_test_split(path: Path) -> None:
+    """The fresh sets tune the answerers: none of their questions may share an answer (and a
     document) with a question of the held-out test split."""
     rows = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines()]
-    fresh = [json.loads(line) for line in FRESH.read_text(encoding="utf-8").splitlines()]
+    fresh = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     held = [r for r in rows if r["split"] == "test" and r["answers"]]
     assert {r["split"] for r in fresh} == {"dev"}
 
