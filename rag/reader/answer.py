@@ -335,7 +335,11 @@ def _missing_names(query: Query, texts: list[str], by_words: bool = False) -> li
             return []
     elif sum(c.isascii() and c.isalpha() for c in query.text) >= han_count(query.text):
         return []
-    names = _latin_names(query.text)
+    return _unmentioned(_latin_names(query.text), texts)
+
+
+def _unmentioned(names: list[str], texts: list[str]) -> list[str]:
+    """The (lower-case Latin) names that none of the texts mentions as spelt or nearly."""
     text = " ".join(texts)
     folded = fold(text).lower()
     unseen = [w for w in names if w not in folded]
@@ -366,12 +370,7 @@ def _missing_english_names(
         and not dictionary.translate(w.lower())
         and index.knows(w.lower())
     ]
-    if not names:
-        return []
-    folded = fold(" ".join(texts)).lower()
-    unseen = [w for w in names if w not in folded]
-    words = _latin_names(" ".join(texts)) if unseen else []
-    return [w for w in unseen if not _spelt_nearly(w, words)]
+    return _unmentioned(names, texts)
 
 
 def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
