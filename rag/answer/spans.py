@@ -99,13 +99,22 @@ _THINGS = re.compile(
 
 # Measure words that count the same kind of thing (people, companies, products, ...): "多少名
 # 员工" is answered by "300人", not by "200余种". 个 counts anything and is in no group.
-_COUNTED = ("人名位用户", "家", "款种项部", "台", "次", "轮", "篇条")
-_ASKED_COUNT = re.compile(r"(?:多少|几)\s?(用户|[人名位家款种项部台次轮篇条])")
-_SPAN_COUNT = re.compile(r"(用户|[人名位家款种项部台次轮篇条])$")
+_COUNTED = (
+    ("人", "名", "位", "用户"),
+    ("家",),
+    ("款", "种", "项", "部"),
+    ("台",),
+    ("次",),
+    ("轮",),
+    ("篇", "条"),
+)
+_COUNT_WORD = "|".join(sorted((w for group in _COUNTED for w in group), key=len, reverse=True))
+_ASKED_COUNT = re.compile(f"(?:多少|几)\\s?({_COUNT_WORD})")
+_SPAN_COUNT = re.compile(f"({_COUNT_WORD})$")
 
 
 def _counted(word: str) -> int | None:
-    return next((i for i, g in enumerate(_COUNTED) if word in g), None)
+    return next((i for i, group in enumerate(_COUNTED) if word in group), None)
 
 
 def counts_other(question: str, text: str) -> bool:

@@ -133,10 +133,6 @@ class ReaderSettings:
     # instead ("超过450万台" for a price, "在全球5个" for an investment) is refused: a count of
     # units is not a price.
     things_not_money: bool = False
-    # With `named_only`, the Latin-script names are looked for in the span's sentence and the
-    # one before only, not its whole passage: a passage names several products, and a fact of
-    # one read as another's ("Apple Music" 的订阅费 for CapCut Pro's) is the near miss.
-    named_window: bool = False
     # With `typed_only`, a count question that names what it counts ("多少用户", "几家") is not
     # answered by a count of something else ("200余种"): `rag.answer.counts_other`.
     counted_as_asked: bool = False
@@ -472,7 +468,7 @@ def read_answer(
         if settings.counted_as_asked and qtype == AnswerType.HOW_MANY:
             refuse = refuse or counts_other(query.text, asked)
     if settings.named_only and not refuse:
-        texts = window if settings.named_window else [*window, src.text]
+        texts = [*window, src.text]
         refuse = bool(_missing_names(query, texts, settings.named_by_words))
         if settings.named_english and not refuse:
             refuse = bool(_missing_english_names(query, texts, index, dictionary))
