@@ -93,12 +93,15 @@ def test_a_trusted_proxy_forwards_the_client_address(proxied_server: ServerProce
         # are read (uncached, 0.2-0.3 s each on a slow 2-core machine), so a token more per 3 s.
         start, codes = time.monotonic(), []
         while 429 not in codes and len(codes) < 60:
-            codes.append(c.post("/ask", json={"question": MEXICO}, headers=one).status_code)
+            last = c.post("/ask", json={"question": MEXICO}, headers=one)
+            codes.append(last.status_code)
         refilled = (time.monotonic() - start) * RATE_LIMIT / 60
         assert codes[-1] == 429 and set(codes[:-1]) == {200}, codes
         answered = len(codes) - 1
         assert RATE_LIMIT <= answered <= RATE_LIMIT + refilled + 1, (answered, refilled)
-        assert "198.51.100.1" in c.post("/ask", json={"question": MEXICO}, headers=one).text
+        # The refusal itself names the forwarded client (a request sent after it could find a
+        # token refilled meanwhile and be answered, as one CI run did).
+        assert "198.51.100.1" in last.text, last.text
         # another client, and a chain through a second trusted proxy, each have their own bucket
         chained = {"X-Forwarded-For": "198.51.100.2, 10.9.0.7"}
         assert c.post("/ask", json={"question": MEXICO}, headers=chained).status_code == 200
