@@ -35,7 +35,7 @@ import jieba
 
 from rag.lexical import STOPWORDS
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 MAX_SENSES = 3  # the XQuAD runs used 3 senses a word; more adds noise faster than recall
 MAX_PHRASE_WORDS = 3
 PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")  # a sense's notes in brackets
@@ -44,7 +44,17 @@ _LOWER = re.compile(r"(?<![A-Za-z'])[a-z]+(?![A-Za-z])")  # a word written in lo
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Senses that are no translation: cross-references, surnames, classifiers, grammar notes.
 SKIP_SENSE = ("variant of", "see ", "surname ", "abbr. for", "cl:", "old variant", "used in ")
+# A proper name's sense that says it names a business: "Xiaomi, Chinese electronics company".
+_FIRM = re.compile(
+    r"\b(?:company|corporation|Inc|brand|firm|(?<!ethnic )group|app|platform|search engine)\b"
+)
+_CORPORATE = {"holdings", "limited", "inc", "inc.", "group", "corporation", "corp", "company"}
+_CORPORATE |= {"co", "co.", "ltd", "ltd.", "plc"}
+_NAME = re.compile(r"[A-Z][A-Za-z0-9&.'-]*(?: [A-Z][A-Za-z0-9&.'-]*){0,2}")  # "Saudi Arabia"
 _SPELLING = {"centre": "center", "centres": "centers", "programme": "program", "favour": "favor"}
+
+
+_TABLES = ("en_zh", "zh_en", "common", "readings", "english", "names", "firms")
 
 
 @dataclass(frozen=True)
@@ -89,15 +99,29 @@ def cedict_entries() -> Iterator[tuple[str, str, list[str]]]:
             yield head, simp, [s for s in defs.split("/") if s]
 
 
-def _build_tables() -> tuple[
-    dict[str, list[str]], dict[str, list[str]], list[str], dict[str, list[str]], list[str]
-]:
+Tables = tuple[
+    dict[str, list[str]],
+    dict[str, list[str]],
+    list[str],
+    dict[str, list[str]],
+    list[str],
+    dict[str, list[str]],
+    dict[str, list[str]],
+]
+
+
+def _build_tables() -> Tables:
     """English -> ranked Chinese words, Chinese word -> the English words of its senses, the
     common words: those of two characters or more that no entry writes as a proper noun (CC-CEDICT
     capitalises the pinyin of names: 丹佛 [Dan1 fo2], but 许可证 [xu3 ke3 zheng4]), each
     character's readings (toneless pinyin, ü as "v" and as "u": 绿 -> lv, lu), and the English
     words: those the senses write in lower case, stemmed (the senses also name places by their
-    pinyin, "Xinghe county", which are no English words)."""
+    pinyin, "Xinghe county", which are no English words); and the proper names: the English
+    name (lower case) that opens a proper entry's first sense -> its Chinese words ("xiaomi" ->
+    小米, "tencent" -> 腾讯控股有限公司, the first word counting alone before "Holdings",
+    "Group" and the like), and the
+    businesses among them whose name is no plain word too, Chinese word -> English names
+    (`_FIRM`: 华为 -> huawei)."""
     jieba.initialize()
     freq = jieba.dt.FREQ
     scored: dict[str, list[tuple[float, str]]] = {}
@@ -106,12 +130,27 @@ def _build_tables() -> tuple[
     proper: set[str] = set()
     readings: dict[str, set[str]] = {}
     english: set[str] = set()
+    names: dict[str, set[str]] = {}
+    firms: dict[str, set[str]] = {}
+    plain: set[str] = set()  # the words some entry writes as no name (现代 "modern", 小米 "millet")
     for head, simp, senses in cedict_entries():
         for sense in senses:
             english.update(_stem(w) for w in _LOWER.findall(sense))
         heads.add(simp)
-        if re.search(r"\[[^\]]*[A-Z]", head):
+        if not re.search(r"\[[^\]]*[A-Z]", head):
+            plain.add(simp)
+        else:
             proper.add(simp)
+            named = _NAME.match(senses[0]) if len(simp) > 1 else None
+            if named:
+                name = named.group().lower()
+                first, *rest = name.split()
+                # "Tencent Holdings Limited" is Tencent; "Costa Cruises" is not all Costa.
+                short = first if rest and all(w in _CORPORATE for w in rest) else name
+                for key in dict.fromkeys((name, short)):
+                    names.setdefault(key, set()).add(simp)
+                if _FIRM.search(senses[0]):
+                    firms.setdefault(simp, set()).add(name)
         said = _READING.search(head)
         if len(simp) == 1 and said and " " not in said.group(1):
             syllable = re.sub(r"\d", "", said.group(1).lower())
@@ -143,7 +182,11 @@ def _build_tables() -> tuple[
     common = sorted(w for w in heads - proper if len(w) > 1)
     glossed = {zh: sorted(words) for zh, words in glosses.items() if words}
     by_char = {ch: sorted(r) for ch, r in readings.items()}
-    return table, glossed, common, by_char, sorted(english)
+    ordered = {k: sorted(v) for k, v in sorted(names.items())}
+    # A business whose name is also a plain word (现代 Hyundai, 小米 Xiaomi) is not one to find
+    # in a Chinese text: "于现代" is "in modern times".
+    named_firms = {k: sorted(v) for k, v in sorted(firms.items()) if k not in plain}
+    return table, glossed, common, by_char, sorted(english), ordered, named_firms
 
 
 def _stem(word: str) -> str:
@@ -182,12 +225,16 @@ class Dictionary:
         common: Iterable[str],
         readings: dict[str, list[str]] | None = None,
         english: Iterable[str] = (),
+        names: dict[str, list[str]] | None = None,
+        firms: dict[str, list[str]] | None = None,
     ) -> None:
         self.table = table
         self.glosses = glosses
         self.common = frozenset(common)
         self.readings = readings or {}  # character -> its toneless pinyin readings
         self.english = frozenset(english)  # stemmed English words (`is_english`)
+        self.names = names or {}  # English proper name -> its Chinese words (`name_forms`)
+        self.firms = firms or {}  # a business's Chinese name -> its English names
 
     @classmethod
     @cache
@@ -195,18 +242,16 @@ class Dictionary:
         path = _cache_path()
         try:
             data = json.loads(path.read_text("utf-8"))
-            tables = ("en_zh", "zh_en", "common", "readings", "english")
-            return cls(*(data[k] for k in tables))
+            return cls(*(data[k] for k in _TABLES))
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        table, glosses, common, readings, english = _build_tables()
+        tables = _build_tables()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        data = {"en_zh": table, "zh_en": glosses, "common": common}
-        data |= {"readings": readings, "english": english}
+        data = dict(zip(_TABLES, tables, strict=True))
         tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
         os.replace(tmp, path)
-        return cls(table, glosses, common, readings, english)
+        return cls(*tables)
 
     def is_english(self, word: str) -> bool:
         """Whether a Latin-script word is English to the dictionary: a stopword, or a word its

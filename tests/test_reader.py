@@ -19,7 +19,13 @@ from rag.indexing import open_indexer
 from rag.metrics import strip_markers
 from rag.pipeline import Pipeline
 from rag.reader import load_reader
-from rag.reader.answer import _missing_english_names, _missing_names, _trimmed, _year
+from rag.reader.answer import (
+    _missing_english_names,
+    _missing_known_names,
+    _missing_names,
+    _trimmed,
+    _year,
+)
 from rag.reader.features import encode_pair, token_span
 from rag.reader.onnx_reader import DEFAULT_WEIGHTS, PassageRead, SpanReader
 from rag.retrieve import Query
@@ -496,6 +502,46 @@ def test_an_english_question_names_what_the_corpus_spells_in_latin(tmp_path: Pat
     )
     zh = Query("ZorVex有多少用户？", "zh", np.zeros(1))
     assert _missing_english_names(zh, ["某应用月活跃用户超过3亿。"], store, dictionary) == []
+
+
+NOKIA_EN = "How much does Nokia plan to invest in Kenya over five years?"
+NOKIA_ZH = "诺基亚五年内计划在肯尼亚投资多少钱？"
+BOTH = "诺基亚和爱立信都在肯尼亚设有研发中心。"  # the passage names both businesses
+
+
+@pytest.mark.parametrize("question", [(NOKIA_EN, "en"), (NOKIA_ZH, "zh")])
+@pytest.mark.parametrize(
+    ("window", "passage", "missing"),
+    [
+        (["此举是诺基亚五年内计划在该地区投资4亿美元的一部分。"], BOTH, False),
+        # the window names another business and not the asked one: its money, not theirs
+        (["此举是爱立信五年内计划在该地区投资4亿美元的一部分。"], BOTH, True),
+        # the window names no business: "该公司" may well be the asked one, which the passage names
+        (["此举是该公司五年内计划在该地区投资4亿美元的一部分。"], BOTH, False),
+        # the passage never names it
+        (["此举是该公司五年内计划在该地区投资4亿美元的一部分。"], "肯尼亚的投资持续增长。", True),
+    ],
+)
+def test_a_business_the_question_names_must_be_the_one_the_answer_is_about(
+    question: tuple[str, str], window: list[str], passage: str, missing: bool
+) -> None:
+    """`named_known`: the businesses CC-CEDICT knows (Nokia 诺基亚, Ericsson 爱立信), asked in
+    English or in Chinese, are looked for in the passage, and in the span's window where that
+    names another business."""
+    q = Query(question[0], question[1], np.zeros(1, dtype=np.float32))
+    got = _missing_known_names(q, window, passage, Dictionary.load())
+    assert got == ([q.text[:3] if q.lang == "zh" else "nokia"] if missing else []), got
+
+
+def test_known_names_are_found_by_their_short_form_and_english_words_are_not_names() -> None:
+    """A Chinese name of three characters or more is mentioned by its first two (联想 for
+    Lenovo's 联想集团); a capitalised English word ("Apple", "Cloud") is no name to judge."""
+    d = Dictionary.load()
+    lenovo = Query("How many laptops did Lenovo ship?", "en", np.zeros(1, dtype=np.float32))
+    assert _missing_known_names(lenovo, ["联想去年出货了6000万台。"], "", d) == []
+    assert _missing_known_names(lenovo, ["戴尔去年出货了6000万台。"], "", d) == ["lenovo"]
+    apple = Query("How many Cloud phones did Apple ship?", "en", np.zeros(1, dtype=np.float32))
+    assert _missing_known_names(apple, ["某公司去年出货了6000万台。"], "", d) == []
 
 
 @needs_weights

@@ -142,6 +142,9 @@ class ReaderSettings:
     # With `named_only`, an English question's brand names that the corpus spells in Latin
     # ("SynClub", "CapCut") are looked for too (`_missing_english_names`).
     named_english: bool = False
+    # With `named_only`, the businesses a question names that CC-CEDICT knows (Tencent, 华为)
+    # must be mentioned too, in English or Chinese (`_missing_known_names`).
+    named_known: bool = False
 
     @classmethod
     def fitted(cls, path: Path = CONFIDENCE_FILE) -> ReaderSettings:
@@ -369,6 +372,72 @@ def _missing_english_names(
     return _unmentioned(names, texts)
 
 
+_CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9&-]*(?:'s)?(?: [A-Z][A-Za-z0-9&-]*(?:'s)?)*")
+
+
+def _known_names(query: Query, dictionary: Dictionary) -> list[list[str]]:
+    """The businesses a question names that the dictionary knows, each as its forms: an English
+    question's capitalised names (longest first; no English word alone: "Cloud", "Which") with
+    their Chinese words ("Tencent" -> 腾讯控股有限公司), a Chinese question's business names
+    (华为, 字节跳动) with their English ones."""
+    found: list[list[str]] = []
+    if query.lang == "en":
+        for run in _CAPITALISED.finditer(query.text):
+            words = [w.removesuffix("'s") for w in run.group().split()]
+            i = 0
+            while i < len(words):
+                for n in range(min(3, len(words) - i), 0, -1):
+                    name = " ".join(words[i : i + n]).lower()
+                    zh = dictionary.names.get(name, [])
+                    # Businesses only: every proper name (places, people) refused answers
+                    # that were right, a Chinese text naming them otherwise or not at all.
+                    if (n > 1 or not dictionary.is_english(name)) and any(
+                        w in dictionary.firms for w in zh
+                    ):
+                        found.append([name, *zh])
+                        i += n
+                        break
+                else:
+                    i += 1
+        return found
+    return [[f, *dictionary.firms[f]] for f in _firms_in(fold(query.text), dictionary)]
+
+
+def _missing_known_names(
+    query: Query, window: list[str], passage: str, dictionary: Dictionary | None
+) -> list[str]:
+    """The businesses a question names (`_known_names`) that the passage never mentions in any
+    of their forms (a Chinese form of three characters or more by its first two too: 腾讯 for
+    腾讯控股有限公司, 阿里 in 阿里云 for 阿里巴巴), or that the span's window does not mention
+    while it names another business: a span about another company's money is a near miss,
+    however sure the reader is of it."""
+    if dictionary is None:
+        return []
+    near = fold(" ".join(window)).lower()
+    far = near + " " + fold(passage).lower()
+    known = _known_names(query, dictionary)
+    asked = {f for forms in known for f in forms}
+    other = any(f not in asked for f in _firms_in(near, dictionary))
+    missing = []
+    for forms in known:
+        short = [f[:2] for f in forms if len(f) >= 3 and han_count(f[:2]) == 2]
+        said = [*forms, *short]
+        if not any(f in far for f in said) or (other and not any(f in near for f in said)):
+            missing.append(forms[0])
+    return missing
+
+
+def _firms_in(text: str, dictionary: Dictionary) -> list[str]:
+    """The businesses' Chinese names in a (folded) text, longest first."""
+    found, i = [], 0
+    while i < len(text):
+        n = next((n for n in range(8, 1, -1) if text[i : i + n] in dictionary.firms), 0)
+        if n:
+            found.append(text[i : i + n])
+        i += n or 1
+    return found
+
+
 def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
     """The texts of the sentences holding [start, end) and of the one before them in the
     document (it often names what "it" or "该公司" is)."""
@@ -472,6 +541,8 @@ def read_answer(
         refuse = bool(_missing_names(query, texts, settings.named_by_words))
         if settings.named_english and not refuse:
             refuse = bool(_missing_english_names(query, texts, index, dictionary))
+        if settings.named_known and not refuse:
+            refuse = bool(_missing_known_names(query, window, src.text, dictionary))
     if refuse:
         # Not an answer of the asked-for kind, or not about what was asked, however sure.
         evidence, confidence = replace(evidence, refused=1.0), 0.0
