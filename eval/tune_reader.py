@@ -1,6 +1,6 @@
 """Tune the reader's settings on dev data: seeds dev; the fresh seeds questions
-(eval/gold/seeds_fresh*.jsonl: 49 a file, written from the articles alone on 2026-12-08, none
-asking a fact a test question asks); XQuAD articles 1-24 (150 q a language, or
+(eval/gold/seeds_fresh*.jsonl: 49 to 57 a file, written from the articles alone on 2026-12-08,
+none asking a fact a test question asks); XQuAD articles 1-24 (150 q a language, or
 all those of the articles the reader did not train on: eval/unseen.py); the DRCD/CMRC questions
 held out of training (eval/gold/mrc_heldout.json).
 
@@ -58,7 +58,8 @@ def main() -> None:
     seeds = gold_pipeline(s)
     gold = load_gold(ROOT / "eval" / "gold" / "seeds.jsonl", split="dev")
     # Questions written afresh on 2026-12-08, after seeds dev had been tuned on for six sessions:
-    # seeds_fresh.jsonl chose that day's checks; seeds_fresh2.jsonl was written after them.
+    # seeds_fresh.jsonl chose that day's checks; seeds_fresh2.jsonl was written after them and
+    # chose the next day's named_known; seeds_fresh3.jsonl was written after that, and read once.
     fresh = {
         path.stem.removeprefix("seeds_"): load_gold(path, split="dev")
         for path in sorted((ROOT / "eval" / "gold").glob("seeds_fresh*.jsonl"))
