@@ -44,10 +44,10 @@ _OPENERS = ("（", "(", "“", "「", "《", "：", ":")  # what may open an enu
 
 
 def _next_separator(words: list[tuple[int, int, str, str]], k: int) -> int | None:
-    """The next "、" from word k on, where the enumeration goes on: every word before it is
-    the item's, whatever jieba tags them ("产品创新投资、", 创新 a verb; "月之暗面、", 月 a
-    numeral). None where a joiner, punctuation (spaces aside) or more than `_ITEM_MAX_CHARS`
-    come first: there the part-of-speech rule finds the item's end."""
+    """The next "、" or 和/及/与 from word k on, where the enumeration goes on: every word
+    before it is the item's, whatever jieba tags them ("产品创新投资、", 创新 a verb; "月之暗面、",
+    月 a numeral). None where punctuation (spaces aside) or more than `_ITEM_MAX_CHARS` come
+    first: that is the last item, whose end the part-of-speech rule finds."""
     j, chars = k, 0
     while j < len(words) and words[j][2] not in ("、", *_ITEM_JOIN):
         word, flag = words[j][2], words[j][3]
@@ -55,9 +55,7 @@ def _next_separator(words: list[tuple[int, int, str, str]], k: int) -> int | Non
         if (flag == "x" and word.strip() and not word.isalnum()) or chars > _ITEM_MAX_CHARS:
             return None
         j += 1
-    # Only "、" separates items for sure: 和 also joins the words of a phrase ("To C服务在…
-    # 的地位和区别"), so an item before it is the part-of-speech rule's.
-    return j if j < len(words) and words[j][2] == "、" else None
+    return j if j < len(words) else None
 
 
 def enumerations(text: str) -> list[list[SpanCand]]:
@@ -133,10 +131,7 @@ def enumerations(text: str) -> list[list[SpanCand]]:
         j, chars = bounds[0] - 1, len(text[words[bounds[0]][0] : words[bounds[1]][1]])
         while j >= 0 and words[j][2] not in _OPENERS:
             chars += len(words[j][2])
-            # Numerals, measure words and 之 only: a verb or a function word is the sentence
-            # before the run ("核心竞争力会是模型、…", "比如教材、…").
-            name_part = words[j][3].startswith(("m", "q")) or words[j][2] == "之" or nominal(j)
-            if not name_part or chars > _ITEM_MAX_CHARS:
+            if (words[j][3] == "x" and not words[j][2].isalnum()) or chars > _ITEM_MAX_CHARS:
                 return bounds
             j -= 1
         return (j + 1, bounds[1]) if j >= 0 else bounds
