@@ -40,22 +40,21 @@ _NAME_TAGS = ("nr", "ns", "nt", "nz", "eng")
 _ASIDES = {"（": "）", "(": ")"}
 _ASIDES_BACK = {c: o for o, c in _ASIDES.items()}
 _ASIDE_MAX_WORDS = 8
-_OPENERS = ("（", "(", "“", "「", "《", "：", ":")  # what may open an enumeration
 
 
-def _next_separator(words: list[tuple[int, int, str, str]], k: int) -> int | None:
-    """The next "、" or 和/及/与 from word k on, where the enumeration goes on: every word
-    before it is the item's, whatever jieba tags them ("产品创新投资、", 创新 a verb; "月之暗面、",
-    月 a numeral). None where punctuation (spaces aside) or more than `_ITEM_MAX_CHARS` come
-    first: that is the last item, whose end the part-of-speech rule finds."""
-    j, chars = k, 0
+def _next_separator(words: list[tuple[int, int, str, str]], k: int, chars: int) -> int | None:
+    """Where the "、" is that follows an item cut short at word k by a word no item would hold
+    ("产品" of "产品创新投资、合作伙伴计划投资": jieba tags 创新 a verb): the enumeration goes on
+    after it, so the words up to it are the item's. None where punctuation or more than
+    `_ITEM_MAX_CHARS` come first, or the item was not cut (k is a separator already)."""
+    j = k
     while j < len(words) and words[j][2] not in ("、", *_ITEM_JOIN):
         word, flag = words[j][2], words[j][3]
         chars += len(word)
-        if (flag == "x" and word.strip() and not word.isalnum()) or chars > _ITEM_MAX_CHARS:
+        if (flag == "x" and not word.isalnum()) or chars > _ITEM_MAX_CHARS:
             return None
         j += 1
-    return j if j < len(words) else None
+    return j if j > k and j < len(words) and words[j][2] == "、" else None
 
 
 def enumerations(text: str) -> list[list[SpanCand]]:
@@ -69,12 +68,10 @@ def enumerations(text: str) -> list[list[SpanCand]]:
             return False
         _, _, word, flag = words[k]
         if word in (" ", "-", ".", "+", "_"):  # inside a Latin name: "Uwem Ukpong", "DeepSeek-V3"
-            around = [words[j][2] for j in (k - 1, k + 1) if 0 <= j < len(words)]
-            latin = [w.isascii() and w.isalnum() for w in around]
-            if word == " " and len(around) == 2 and any(latin):
-                # "智谱 AI": a space sets a Latin word off from the Chinese one it names with
-                return all(w.isalnum() and w not in _ITEM_JOIN for w in around)
-            return len(around) == 2 and all(latin)
+            return all(
+                0 <= j < len(words) and words[j][2].isascii() and words[j][2].isalnum()
+                for j in (k - 1, k + 1)
+            )
         if word in _ITEM_JOIN or word == "、" or not word.strip():
             return False
         if flag == "x" and not word.isalnum():
@@ -113,28 +110,8 @@ def enumerations(text: str) -> list[list[SpanCand]]:
             last, k = k, k + step
         if last is None or (step < 0 and words[last][2] in _ASIDES):
             return None  # nothing, or an aside alone
-        while last != first and not words[last][2].strip():
-            last -= step  # "Sam Guo 提供": the space before the next word is not the item's
         lo, hi = sorted((first, last))
         return lo, hi
-
-    def spaced(k: int, step: int) -> int:
-        """Word k, or the first one past the spaces there ("MiniMax 和 阶跃星辰")."""
-        while 0 <= k < len(words) and not words[k][2].strip():
-            k += step
-        return k
-
-    def opened(bounds: tuple[int, int]) -> tuple[int, int]:
-        """The first item grown back to the bracket or quote that opens the enumeration
-        ("（零一万物、…": jieba tags 零 and 一 numerals, which end an item), where no other
-        punctuation nor more than `_ITEM_MAX_CHARS` come between."""
-        j, chars = bounds[0] - 1, len(text[words[bounds[0]][0] : words[bounds[1]][1]])
-        while j >= 0 and words[j][2] not in _OPENERS:
-            chars += len(words[j][2])
-            if (words[j][3] == "x" and not words[j][2].isalnum()) or chars > _ITEM_MAX_CHARS:
-                return bounds
-            j -= 1
-        return (j + 1, bounds[1]) if j >= 0 else bounds
 
     def is_name(j: int) -> bool:
         return words[j][3].startswith(_NAME_TAGS)
@@ -160,18 +137,16 @@ def enumerations(text: str) -> list[list[SpanCand]]:
         if left is None:
             k += 1
             continue
-        bounds = [opened(left)]
+        bounds = [left]
         while k < len(words) and words[k][2] in ("、", *_ITEM_JOIN):
-            first = spaced(k + 1, 1)
-            stop = _next_separator(words, first)
-            if stop is not None and stop > first:  # between two separators: all of it the item
-                right: tuple[int, int] | None = (first, spaced(stop - 1, -1))
-            else:
-                right = item(first, 1)
+            right = item(k + 1, 1)
             if right is None:
                 break
             bounds.append(right)
-            k = spaced(right[1] + 1, 1)
+            k = right[1] + 1
+            more = _next_separator(words, k, len(text[words[right[0]][0] : words[right[1]][1]]))
+            if more is not None:  # "产品创新投资、…": the item's verb is part of its name
+                bounds[-1], k = (right[0], more - 1), more
         # "A和B" alone is as often two common nouns ("技术和市场") as two names: it counts only
         # when both items hold a name (a proper-noun tag or Latin script).
         named = all(
