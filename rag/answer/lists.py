@@ -42,21 +42,6 @@ _ASIDES_BACK = {c: o for o, c in _ASIDES.items()}
 _ASIDE_MAX_WORDS = 8
 
 
-def _next_separator(words: list[tuple[int, int, str, str]], k: int, chars: int) -> int | None:
-    """Where the "、" is that follows an item cut short at word k by a word no item would hold
-    ("产品" of "产品创新投资、合作伙伴计划投资": jieba tags 创新 a verb): the enumeration goes on
-    after it, so the words up to it are the item's. None where punctuation or more than
-    `_ITEM_MAX_CHARS` come first, or the item was not cut (k is a separator already)."""
-    j = k
-    while j < len(words) and words[j][2] not in ("、", *_ITEM_JOIN):
-        word, flag = words[j][2], words[j][3]
-        chars += len(word)
-        if (flag == "x" and not word.isalnum()) or chars > _ITEM_MAX_CHARS:
-            return None
-        j += 1
-    return j if j > k and j < len(words) and words[j][2] == "、" else None
-
-
 def enumerations(text: str) -> list[list[SpanCand]]:
     """Runs of two or more items written as an enumeration ("字节跳动、腾讯、百度和阿里巴巴"):
     items separated by "、", the last one possibly joined by 和/及/与. An item is the words next to
@@ -144,9 +129,6 @@ def enumerations(text: str) -> list[list[SpanCand]]:
                 break
             bounds.append(right)
             k = right[1] + 1
-            more = _next_separator(words, k, len(text[words[right[0]][0] : words[right[1]][1]]))
-            if more is not None:  # "产品创新投资、…": the item's verb is part of its name
-                bounds[-1], k = (right[0], more - 1), more
         # "A和B" alone is as often two common nouns ("技术和市场") as two names: it counts only
         # when both items hold a name (a proper-noun tag or Latin script).
         named = all(
