@@ -119,9 +119,8 @@ def _build_tables() -> Tables:
     pinyin, "Xinghe county", which are no English words); and the proper names: the English
     name (lower case) that opens a proper entry's first sense -> its Chinese words ("xiaomi" ->
     小米, "tencent" -> 腾讯控股有限公司, the first word counting alone before "Holdings",
-    "Group" and the like), and the
-    businesses among them whose name is no plain word too, Chinese word -> English names
-    (`_FIRM`: 华为 -> huawei)."""
+    "Group" and the like), and the businesses among them whose name is no plain word too,
+    Chinese word -> English names (`_FIRM`: 华为 -> huawei)."""
     jieba.initialize()
     freq = jieba.dt.FREQ
     scored: dict[str, list[tuple[float, str]]] = {}
@@ -233,7 +232,7 @@ class Dictionary:
         self.common = frozenset(common)
         self.readings = readings or {}  # character -> its toneless pinyin readings
         self.english = frozenset(english)  # stemmed English words (`is_english`)
-        self.names = names or {}  # English proper name -> its Chinese words (`name_forms`)
+        self.names = names or {}  # English proper name -> its Chinese words
         self.firms = firms or {}  # a business's Chinese name -> its English names
 
     @classmethod
