@@ -91,12 +91,6 @@ def has_numeral(text: str) -> bool:
     return _NUMERAL.search(text) is not None
 
 
-# Measure words of counted things: "450万台" or "5个" counts units, companies or people.
-_THINGS = re.compile(
-    r"(?:家|个|款|轮|台|人|次|名|位|种|项|部|条|篇|张|份|件|用户|所|座|辆|艘|架|只|支|头|枚|颗|块|首|集|场)$"
-)
-
-
 # Measure words that count the same kind of thing (people, companies, products, ...): "多少名
 # 员工" is answered by "300人", not by "200余种". 个 counts anything and is in no group.
 _COUNTED = (
@@ -111,6 +105,10 @@ _COUNTED = (
 _COUNT_WORD = "|".join(sorted((w for group in _COUNTED for w in group), key=len, reverse=True))
 _ASKED_COUNT = re.compile(f"(?:多少|几)\\s?({_COUNT_WORD})")
 _SPAN_COUNT = re.compile(f"({_COUNT_WORD})$")
+# Measure words of counted things, the groups' and those of no group: "450万台" or "5个"
+# counts units, companies or people.
+_UNGROUPED = "个|张|份|件|所|座|辆|艘|架|只|支|头|枚|颗|块|首|集|场"
+_THINGS = re.compile(f"(?:{_COUNT_WORD}|{_UNGROUPED})$")
 
 
 def _counted(word: str) -> int | None:
