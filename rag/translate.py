@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -188,6 +188,11 @@ def _build_tables() -> Tables:
     return table, glossed, common, by_char, sorted(english), ordered, named_firms
 
 
+def _longest(text: str, i: int, words: Container[str]) -> int:
+    """The length of the longest of `words` (two to eight characters) at text[i], 0 if none."""
+    return next((n for n in range(min(8, len(text) - i), 1, -1) if text[i : i + n] in words), 0)
+
+
 def _stem(word: str) -> str:
     """A light stemmer, the same on both sides: "installed", "installs" and "installing" are
     "install"; "centres" is "center"."""
@@ -269,12 +274,22 @@ class Dictionary:
         tags some of those as names; a name, or a word the dictionary lacks, is not common."""
         i = 0
         while i < len(text):
-            longest = range(min(8, len(text) - i), 1, -1)
-            n = next((n for n in longest if text[i : i + n] in self.common), 0)
+            n = _longest(text, i, self.common)
             if not n:
                 return False
             i += n
         return bool(text)
+
+    def firms_in(self, text: str) -> list[str]:
+        """The businesses' Chinese names (`firms`) in a text folded to Simplified, longest
+        first, left to right."""
+        found, i = [], 0
+        while i < len(text):
+            n = _longest(text, i, self.firms)
+            if n:
+                found.append(text[i : i + n])
+            i += n or 1
+        return found
 
     @staticmethod
     def english_words(text: str) -> list[str]:

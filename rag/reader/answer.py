@@ -400,7 +400,7 @@ def _known_names(query: Query, dictionary: Dictionary) -> list[list[str]]:
                 else:
                     i += 1
         return found
-    return [[f, *dictionary.firms[f]] for f in _firms_in(fold(query.text), dictionary)]
+    return [[f, *dictionary.firms[f]] for f in dictionary.firms_in(fold(query.text))]
 
 
 def _missing_known_names(
@@ -417,7 +417,7 @@ def _missing_known_names(
     far = near + " " + fold(passage).lower()
     known = _known_names(query, dictionary)
     asked = {f for forms in known for f in forms}
-    other = any(f not in asked for f in _firms_in(near, dictionary))
+    other = any(f not in asked for f in dictionary.firms_in(near))
     missing = []
     for forms in known:
         short = [f[:2] for f in forms if len(f) >= 3 and han_count(f[:2]) == 2]
@@ -425,17 +425,6 @@ def _missing_known_names(
         if not any(f in far for f in said) or (other and not any(f in near for f in said)):
             missing.append(forms[0])
     return missing
-
-
-def _firms_in(text: str, dictionary: Dictionary) -> list[str]:
-    """The businesses' Chinese names in a (folded) text, longest first."""
-    found, i = [], 0
-    while i < len(text):
-        n = next((n for n in range(8, 1, -1) if text[i : i + n] in dictionary.firms), 0)
-        if n:
-            found.append(text[i : i + n])
-        i += n or 1
-    return found
 
 
 def _window(index: Store, p: Passage, start: int, end: int) -> list[str]:
